@@ -1,0 +1,56 @@
+"""The `selfinstruct` command. Each area registers its own subcommands; this module only
+assembles them and turns an `InputError` into one line on stderr and exit code 2.
+
+Registrars import nothing heavy at module level (torch, datasets, transformers are imported
+inside the command handlers), so `selfinstruct --help` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import EXIT_INPUT_ERROR, InputError
+
+
+def _registrars():
+    from selfinstruct.evaluation import cli as evaluation_cli
+    from .lm import cli as lm_cli
+    from .pipeline import cli as pipeline_cli
+    from .publish import cli as publish_cli
+    from .similarity import cli as similarity_cli
+
+    return [pipeline_cli.register, similarity_cli.register, publish_cli.register,
+            evaluation_cli.register, lm_cli.register]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="selfinstruct",
+        description="Generate instruction-tuning data the Self-Instruct way, package it as a "
+        "Hugging Face dataset, and evaluate finetuned models as the paper did.",
+    )
+    parser.add_argument("--version", action="version", version=f"selfinstruct {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""JSON Lines input and output with the project's two promises: every bad line is reported
+with its file and line number, and nothing already written is ever half-overwritten.
+
+Whole files are replaced atomically (write to a temporary file in the same folder, fsync,
+rename); logs that grow during a run are append-only with one flushed line per record, and a
+torn last line left by a crash is ignored on read and cut off before the next append.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import InputError
+
+
+def iter_jsonl(path: str | Path, *, allow_torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
+    """Yield (line_number, object) for each non-blank line.
+
+    With `allow_torn_tail`, an unparseable *last* line without a trailing newline is taken to be
+    a record a crash cut short, and skipped; anywhere else bad JSON is an `InputError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    with path.open("rb") as fh:
+        data = fh.read()
+    lines = data.split(b"\n")
+    ends_with_newline = data.endswith(b"\n")
+    for index, raw in enumerate(lines):
+        number = index + 1
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            is_tail = index == len(lines) - 1 and not ends_with_newline
+            if allow_torn_tail and is_tail:
+                return
+            raise InputError(f"invalid JSON ({exc.__class__.__name__}: {exc})", file=path, line=number) from None
+
+
+def read_jsonl(path: str | Path, **kw: Any) -> list[Any]:
+    return [obj for _, obj in iter_jsonl(path, **kw)]
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+@contextmanager
+def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary sibling of `path`; on clean exit fsync it and rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
+    """Atomically replace `path` with one JSON object per line; returns the count."""
+    count = 0
+    with atomic_writer(path) as fh:
+        for record in records:
+            fh.write(dumps(record) + "\n")
+            count += 1
+    return count
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    with atomic_writer(path) as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+
+
+def repair_torn_tail(path: str | Path) -> int:
+    """Cut a trailing partial line (no final newline) left by a killed writer.
+
+    Returns the number of bytes removed. Called before appending so a resumed run never glues
+    a new record onto half of an old one.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with path.open("rb+") as fh:
+        data = fh.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        fh.truncate(keep)
+        return len(data) - keep
+
+
+class JsonlAppender:
+    """Append-only JSONL log: one complete line per write, flushed (and optionally fsynced)."""
+
+    def __init__(self, path: str | Path, *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_torn_tail(self.path)
+        self._fh = self.path.open("a", encoding="utf-8")
+        self._fsync = fsync
+
+    def write(self, record: Any) -> None:
+        self.write_many([record])
+
+    def write_many(self, records: Iterable[Any]) -> None:
+        text = "".join(dumps(r) + "\n" for r in records)
+        if not text:
+            return
+        self._fh.write(text)
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "JsonlAppender":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

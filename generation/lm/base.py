@@ -1,0 +1,114 @@
+"""The one protocol every language-model backend implements.
+
+In the spirit of openai/simple-evals' sampler interface, but batched: the pipeline and the
+evaluators hand a list of requests to `LanguageModel.generate` and get results back *in
+request order*, so callers never reason about concurrency, retries or padding. A request that
+fails after its retries comes back as a result with `finish_reason == "error"`; it never raises
+and never aborts the batch.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+FinishReason = Literal["stop", "length", "error"]
+Message = dict[str, str]  # {"role": ..., "content": ...}
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    n: int = 1
+    logprobs: int | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class LMRequest:
+    """A text prompt (completions) or chat messages (chat), never both."""
+
+    prompt: str | None = None
+    messages: tuple[Message, ...] | None = None
+    params: SamplingParams = field(default_factory=SamplingParams)
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("an LMRequest carries exactly one of prompt or messages")
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not None
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __iadd__(self, other: "Usage") -> "Usage":
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        return self
+
+
+@dataclass
+class Choice:
+    text: str
+    finish_reason: FinishReason
+    logprobs: Any = None
+
+
+@dataclass
+class LMResult:
+    """What came back for one request. `text`/`finish_reason` mirror `choices[0]`."""
+
+    choices: list[Choice]
+    usage: Usage = field(default_factory=Usage)
+    raw: dict | None = None
+    error: str | None = None
+    attempts: int = 1
+
+    @property
+    def text(self) -> str:
+        return self.choices[0].text if self.choices else ""
+
+    @property
+    def finish_reason(self) -> FinishReason:
+        return self.choices[0].finish_reason if self.choices else "error"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.finish_reason != "error"
+
+    @classmethod
+    def failure(cls, error: str, attempts: int = 1, raw: dict | None = None) -> "LMResult":
+        return cls(choices=[Choice("", "error")], error=error, attempts=attempts, raw=raw)
+
+
+ProgressCallback = Callable[[int], None]  # called with the number of requests just finished
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """A backend. `name` identifies the model in manifests and file names."""
+
+    name: str
+
+    def generate(
+        self, requests: Sequence[LMRequest], progress: ProgressCallback | None = None
+    ) -> list[LMResult]:
+        """Run every request; return one result per request, in order."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,84 @@
+"""How a user names a model on the command line, as plain data.
+
+Every subcommand that talks to a model (generate, evaluate superni run, user-oriented
+generate/judge, complete) takes the same flags, parsed into a `BackendConfig`, and gets its
+backend from `selfinstruct.generation.lm.factory.make_backend(config)`.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+EMBEDDED_MODEL = "smollm2"
+
+
+@dataclass
+class BackendConfig:
+    model: str = EMBEDDED_MODEL
+    # "auto": a --base-url or an OpenAI-looking model name means the OpenAI-compatible client;
+    # a local path, a Hub id or "smollm2" means local transformers.
+    backend: str = "auto"  # auto | openai | transformers
+    api: str = "auto"  # auto | completions | chat  (OpenAI-compatible only)
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never printed, never written
+    concurrency: int = 16
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    timeout: float = 120.0
+    max_retries: int = 6
+    batch_size: int = 8  # local transformers
+    device: str | None = None  # local transformers: cuda / cpu / mps; None = best available
+    dtype: str | None = None
+    price_table: str | None = None  # path to a JSON price table overriding the packaged one
+
+    def public_dict(self) -> dict:
+        """Settings safe to put in a manifest: the key is reduced to whether one was given."""
+        d = {k: v for k, v in self.__dict__.items() if k != "api_key"}
+        d["api_key_set"] = bool(self.api_key)
+        return d
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, prefix: str = "", default_model: str | None = EMBEDDED_MODEL) -> None:
+    """Add the shared model flags. `prefix` gives a second model its own flags (e.g. "judge-")."""
+    p = f"--{prefix}"
+    dest = prefix.replace("-", "_")
+    group = parser.add_argument_group(f"{prefix or ''}model")
+    group.add_argument(f"{p}model", dest=f"{dest}model", default=default_model,
+                       help=f"model name, local checkpoint path or Hub id (default: {default_model}, the embedded SmolLM2-135M-Instruct)")
+    group.add_argument(f"{p}backend", dest=f"{dest}backend", default="auto", choices=["auto", "openai", "transformers"],
+                       help="which backend serves the model (default: auto)")
+    group.add_argument(f"{p}api", dest=f"{dest}api", default="auto", choices=["auto", "completions", "chat"],
+                       help="OpenAI-compatible endpoint to use (default: chat for chat models, else completions)")
+    group.add_argument(f"{p}base-url", dest=f"{dest}base_url", default=None,
+                       help="OpenAI-compatible server, e.g. http://localhost:8000/v1 (default: $OPENAI_BASE_URL)")
+    group.add_argument(f"{p}api-key", dest=f"{dest}api_key", default=None,
+                       help="API key (default: $OPENAI_API_KEY); never logged or written")
+    group.add_argument(f"{p}concurrency", dest=f"{dest}concurrency", type=int, default=16,
+                       help="concurrent requests to a server (default: 16)")
+    group.add_argument(f"{p}rpm", dest=f"{dest}rpm", type=float, default=None, help="requests-per-minute limit")
+    group.add_argument(f"{p}tpm", dest=f"{dest}tpm", type=float, default=None, help="tokens-per-minute limit")
+    group.add_argument(f"{p}timeout", dest=f"{dest}timeout", type=float, default=120.0, help="per-request timeout in seconds")
+    group.add_argument(f"{p}max-retries", dest=f"{dest}max_retries", type=int, default=6, help="retries per request")
+    group.add_argument(f"{p}batch-size", dest=f"{dest}batch_size", type=int, default=8, help="local model batch size")
+    group.add_argument(f"{p}device", dest=f"{dest}device", default=None, help="local model device (default: cuda if present, else cpu)")
+    group.add_argument(f"{p}price-table", dest=f"{dest}price_table", default=None, help="JSON price table to use for cost")
+
+
+def config_from_args(args: argparse.Namespace, *, prefix: str = "") -> BackendConfig:
+    dest = prefix.replace("-", "_")
+    get = lambda name: getattr(args, f"{dest}{name}")  # noqa: E731
+    return BackendConfig(
+        model=get("model"),
+        backend=get("backend"),
+        api=get("api"),
+        base_url=get("base_url"),
+        api_key=get("api_key"),
+        concurrency=get("concurrency"),
+        requests_per_minute=get("rpm"),
+        tokens_per_minute=get("tpm"),
+        timeout=get("timeout"),
+        max_retries=get("max_retries"),
+        batch_size=get("batch_size"),
+        device=get("device"),
+        price_table=get("price_table"),
+    )

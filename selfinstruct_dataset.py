@@ -1,0 +1,1 @@
+"""Hugging Face `datasets` builder for Self-Instruct data (placeholder until the builder lands)."""
