@@ -1,0 +1,106 @@
+"""The package skeleton: mapping, CLI, error contract, JSONL I/O, seed loader."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from selfinstruct.generation.errors import InputError
+from selfinstruct.generation.jsonl import JsonlAppender, iter_jsonl, read_jsonl, write_jsonl
+from selfinstruct.generation.seeds import load_seed_tasks, write_seed_tasks
+
+
+def test_packages_import_under_selfinstruct_names():
+    import selfinstruct.evaluation
+    import selfinstruct.generation
+
+    assert Path(selfinstruct.generation.__file__).parent.name == "generation"
+    assert Path(selfinstruct.evaluation.__file__).parent.name == "evaluation"
+
+
+def test_cli_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "selfinstruct.generation.cli", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "evaluate" in out
+
+
+def test_upstream_seed_file_loads(upstream_seed_file):
+    tasks = load_seed_tasks(upstream_seed_file)
+    assert len(tasks) == 175
+    assert sum(t.is_classification for t in tasks) == 26
+    assert sum(t.instances[0].input == "" for t in tasks) == 50
+
+
+def test_seed_roundtrip(tmp_path, upstream_seed_file):
+    tasks = load_seed_tasks(upstream_seed_file)
+    out = tmp_path / "copy.jsonl"
+    write_seed_tasks(out, tasks)
+    assert load_seed_tasks(out) == tasks
+
+
+def _broken(tmp_path, upstream_seed_file, line_index, mutate):
+    lines = upstream_seed_file.read_text(encoding="utf-8").splitlines()
+    lines[line_index] = mutate(lines[line_index])
+    path = tmp_path / "broken.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _edit(**changes):
+    def mutate(line):
+        obj = json.loads(line)
+        for key, value in changes.items():
+            if value is KeyError:
+                obj.pop(key)
+            else:
+                obj[key] = value
+        return json.dumps(obj)
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "line_index, mutate, expected",
+    [
+        (3, lambda line: line[:-5], ":4: invalid JSON"),
+        (7, _edit(instruction=KeyError), ":8: instruction: missing field"),
+        (9, _edit(is_classification="yes"), ":10: is_classification: expected bool"),
+        (11, _edit(instances=[{"input": "", "output": 3}]), ":12: instances[0].output: expected str"),
+        (12, _edit(id="seed_task_0"), ":13: id: duplicate id"),
+        (20, _edit(instruction="What is the relation between the given pairs?"), ":21: instruction: duplicate instruction"),
+        (30, _edit(instances=[]), ":31: instances: needs at least one instance"),
+    ],
+)
+def test_broken_seed_files_name_file_line_and_field(tmp_path, upstream_seed_file, line_index, mutate, expected):
+    path = _broken(tmp_path, upstream_seed_file, line_index, mutate)
+    with pytest.raises(InputError) as info:
+        load_seed_tasks(path)
+    assert str(info.value).startswith(str(path))
+    assert expected in str(info.value)
+
+
+def test_empty_seed_file_refused(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n")
+    with pytest.raises(InputError, match="empty"):
+        load_seed_tasks(path)
+
+
+def test_user_oriented_set_refused_as_seeds(user_oriented_file):
+    with pytest.raises(InputError, match="never be used as seed"):
+        load_seed_tasks(user_oriented_file)
+
+
+def test_torn_tail_is_repaired_before_append(tmp_path):
+    path = tmp_path / "log.jsonl"
+    write_jsonl(path, [{"a": 1}])
+    with path.open("a") as fh:
+        fh.write('{"a": 2, "b"')  # a writer killed mid-line
+    assert read_jsonl(path, allow_torn_tail=True) == [{"a": 1}]
+    with pytest.raises(InputError, match=":2: invalid JSON"):
+        list(iter_jsonl(path))
+    with JsonlAppender(path) as log:
+        log.write({"a": 3})
+    assert read_jsonl(path) == [{"a": 1}, {"a": 3}]
