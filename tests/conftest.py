@@ -44,3 +44,32 @@ def embedded_lm():
     lm = make_backend(BackendConfig())
     yield lm
     lm.close()
+
+
+@pytest.fixture(scope="module")
+def static_server():
+    """`static_server(folder)` -> "http://127.0.0.1:PORT/" of a real HTTP server serving `folder`.
+
+    Download code (upstream data, SuperNI tasks, the user-oriented set) is tested against this
+    instead of the real hosts, which this machine cannot reach.
+    """
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    servers = []
+
+    def start(folder) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
