@@ -59,6 +59,9 @@ def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (0666 less umask),
+        # so a report or rating sheet handed to other people stays readable by them.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
             fh.flush()
@@ -70,6 +73,12 @@ def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf
         except FileNotFoundError:
             pass
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:

@@ -104,3 +104,14 @@ def test_torn_tail_is_repaired_before_append(tmp_path):
     with JsonlAppender(path) as log:
         log.write({"a": 3})
     assert read_jsonl(path) == [{"a": 1}, {"a": 3}]
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "out.jsonl"
+    write_jsonl(path, [{"a": 1}])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

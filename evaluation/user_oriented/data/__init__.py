@@ -1,0 +1,1 @@
+"""Package data: the judge rubric and prompt (JSON), kept out of the code."""

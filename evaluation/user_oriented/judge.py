@@ -1,0 +1,175 @@
+"""An LLM judge for the A-D scale: absolute single-answer grading against the expert reference.
+
+The judge sees the paper's rubric, the instruction, the input, the reference output and the
+response, and must end its answer with exactly one verdict such as "[[B]]". Parsing is strict on
+purpose: a verdict that is missing, doubled or followed by more text is asked for again (with a
+reminder, a couple of times) and then recorded as unrated. Guessing a grade from free text would
+hide exactly the failures an agreement study is meant to expose.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+
+from selfinstruct.generation.lm.base import LanguageModel, LMRequest, SamplingParams
+
+from .predictions import Prediction
+from .ratings import Rating
+from .tasks import UserTask
+
+_VERDICT_AT_END = re.compile(r"\[\[([ABCD])\]\]\s*\Z")
+_ANY_BRACKETS = re.compile(r"\[\[.*?\]\]", re.S)
+
+
+@lru_cache(maxsize=None)
+def _data(name: str) -> dict:
+    text = resources.files("selfinstruct.evaluation.user_oriented.data").joinpath(name).read_text("utf-8")
+    return json.loads(text)
+
+
+def rubric() -> dict[str, str]:
+    return dict(_data("rubric.json")["grades"])
+
+
+def judge_prompt_template() -> dict:
+    return dict(_data("judge_prompt.json"))
+
+
+def parse_verdict(text: str) -> tuple[str | None, str]:
+    """(grade, explanation). The grade is None unless the reply ends with one of [[A]]..[[D]]
+    and contains no other double-bracketed text."""
+    stripped = (text or "").strip()
+    match = _VERDICT_AT_END.search(stripped)
+    if match is None or len(_ANY_BRACKETS.findall(stripped)) != 1:
+        return None, stripped
+    return match.group(1), stripped[: match.start()].strip()
+
+
+def render_messages(task: UserTask, response: str, *, max_response_chars: int | None = 8000) -> list[dict]:
+    """The judge conversation for one item: system message and the graded item."""
+    tpl = judge_prompt_template()
+    shown = response.strip()
+    if not shown:
+        shown = tpl["empty_response"]
+    elif max_response_chars is not None and len(shown) > max_response_chars:
+        omitted = len(shown) - max_response_chars
+        shown = shown[:max_response_chars] + tpl["truncated"].format(omitted=omitted)
+    scale = "\n".join(f"{g}: {text}" for g, text in rubric().items())
+    user = tpl["user"].format(rubric=scale, instruction=task.instruction, input=task.input or tpl["no_input"],
+                              reference=task.output, response=shown)
+    return [{"role": "system", "content": tpl["system"]}, {"role": "user", "content": user}]
+
+
+def messages_to_prompt(messages: Sequence[dict]) -> str:
+    """For a completions-only judge endpoint: the conversation as plain text."""
+    parts = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n\n".join(parts) + "\n\nAssistant:"
+
+
+@dataclass(frozen=True)
+class Judge:
+    """One rater: a model, and which repeated sample of it this is (for agreement)."""
+
+    rater: str
+    model_name: str
+    lm: LanguageModel
+    sample: int = 0
+    use_chat: bool = True
+    seed: int | None = None  # repeated samples each get their own seed, so they are reproducible
+
+
+@dataclass
+class _Pending:
+    prediction: Prediction
+    task: UserTask
+    judge: Judge
+    messages: list[dict]
+    replies: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JudgeStats:
+    requests: int = 0
+    retried: int = 0
+    unrated: int = 0
+    rated: int = 0
+    backend_errors: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def judge_items(
+    items: Sequence[tuple[Prediction, UserTask]],
+    judges: Sequence[Judge],
+    *,
+    on_rating: Callable[[Rating], None],
+    params: SamplingParams,
+    verdict_retries: int = 2,
+    max_response_chars: int | None = 8000,
+    skip: set[tuple[str, str, str]] = frozenset(),
+    progress: Callable[[int], None] | None = None,
+) -> JudgeStats:
+    """Rate every (item, judge) pair not in `skip`; each finished rating goes to `on_rating`.
+
+    Rounds: everything pending goes to the backends as one batch per judge; replies without a
+    valid verdict get the reminder appended and go again, up to `verdict_retries` times. A
+    request the backend could not complete (network, server errors after the backend's own
+    retries) is not recorded, so rerunning the command picks it up.
+    """
+    stats = JudgeStats()
+    reminder = judge_prompt_template()["reminder"]
+    pending = [
+        _Pending(pred, task, judge, render_messages(task, pred.response, max_response_chars=max_response_chars))
+        for pred, task in items for judge in judges
+        if (pred.id, pred.model, judge.rater) not in skip
+    ]
+    for attempt in range(verdict_retries + 1):
+        if not pending:
+            break
+        if attempt:
+            stats.retried += len(pending)
+        still: list[_Pending] = []
+        for judge in judges:
+            mine = [p for p in pending if p.judge is judge]
+            if not mine:
+                continue
+            mine_params = params if judge.seed is None else replace(params, seed=judge.seed)
+            requests = [
+                LMRequest(messages=tuple(p.messages), params=mine_params) if judge.use_chat
+                else LMRequest(prompt=messages_to_prompt(p.messages), params=mine_params)
+                for p in mine
+            ]
+            stats.requests += len(requests)
+            results = judge.lm.generate(requests)
+            for p, result in zip(mine, results):
+                if not result.ok:
+                    stats.backend_errors += 1
+                    stats.errors.append(f"{p.prediction.id}/{p.prediction.model}/{judge.rater}: {result.error}")
+                    if progress:
+                        progress(1)
+                    continue
+                p.replies.append(result.text)
+                grade, explanation = parse_verdict(result.text)
+                last_try = attempt == verdict_retries
+                if grade is None and not last_try:
+                    p.messages = [*p.messages, {"role": "assistant", "content": result.text},
+                                  {"role": "user", "content": reminder}]
+                    still.append(p)
+                    continue
+                if grade is None:
+                    stats.unrated += 1
+                else:
+                    stats.rated += 1
+                on_rating(Rating(
+                    id=p.prediction.id, model=p.prediction.model, rater=judge.rater, rating=grade,
+                    explanation=explanation if grade is not None else None, raw=result.text,
+                    extra={"judge_model": judge.model_name, "sample": judge.sample, "attempts": len(p.replies),
+                           "response_chars": len(p.prediction.response)},
+                ))
+                if progress:
+                    progress(1)
+        pending = still
+    return stats
