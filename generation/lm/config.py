@@ -48,7 +48,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, prefix: str = "", de
     group.add_argument(f"{p}backend", dest=f"{dest}backend", default="auto", choices=["auto", "openai", "transformers"],
                        help="which backend serves the model (default: auto)")
     group.add_argument(f"{p}api", dest=f"{dest}api", default="auto", choices=["auto", "completions", "chat"],
-                       help="OpenAI-compatible endpoint to use (default: chat for chat models, else completions)")
+                       help="OpenAI-compatible endpoint (default auto: chat for message requests, completions for prompts; chat also wraps a prompt as one user message)")
     group.add_argument(f"{p}base-url", dest=f"{dest}base_url", default=None,
                        help="OpenAI-compatible server, e.g. http://localhost:8000/v1 (default: $OPENAI_BASE_URL)")
     group.add_argument(f"{p}api-key", dest=f"{dest}api_key", default=None,

@@ -1,0 +1,322 @@
+"""Any OpenAI-compatible server (OpenAI, vLLM, SGLang, llama.cpp, Ollama) through `AsyncOpenAI`.
+
+Why this shape:
+- `generate()` is synchronous for callers but runs an asyncio event loop on a private
+  background thread, created once and reused. One loop for the backend's lifetime means one
+  HTTP connection pool (keep-alive across batches) and no "event loop is closed" surprises when
+  `generate()` is called many times, or from code that already has a running loop (notebooks).
+- The SDK's retries are off (max_retries=0); `retry.RetryPolicy` decides, so every attempt is
+  counted, Retry-After is honoured, and a request that still fails becomes an error result
+  instead of an exception that would abort the batch.
+- The API key lives only inside the SDK client. It is never stored on this object, never in a
+  repr, never in a log record, and never in `raw` or `stats`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from .base import Choice, LMRequest, LMResult, ProgressCallback, Usage
+from .pricing import PriceTable, load_price_table
+from .ratelimit import RateLimiter, estimate_tokens
+from .retry import RetryPolicy, is_retryable_status, parse_retry_after
+
+log = logging.getLogger("selfinstruct.lm.openai")
+
+# Reasoning models take max_completion_tokens and reject max_tokens.
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+_POOL_SIZE = 16
+
+
+class _Secret:
+    """Holds the API key so that no repr, vars() dump or traceback local shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self._value, "***") if self._value and len(self._value) >= 4 else text
+
+    def __repr__(self) -> str:
+        return "_Secret('***')"
+
+    __str__ = __repr__
+
+
+class _Retryable(Exception):
+    """A 200 answer that is unusable (no choices): worth another try."""
+
+
+class OpenAICompatibleBackend:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api: str = "auto",
+        concurrency: int = 16,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        price_table: PriceTable | str | None = None,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        extra_body: dict | None = None,
+    ) -> None:
+        if api not in ("auto", "completions", "chat"):
+            raise ValueError(f"api must be auto, completions or chat, not {api!r}")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.model = model
+        self.name = model
+        self.api = api
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.policy = RetryPolicy(max_retries=max_retries, base_delay=base_delay, max_delay=max_delay)
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.extra_body = dict(extra_body or {})
+        self.price_table = price_table if isinstance(price_table, PriceTable) else load_price_table(price_table)
+        self.usage = Usage()
+        self.stats: Counter[str] = Counter()
+        self._rng = random.Random()
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if self.base_url is None:
+                raise ValueError("no API key: pass --api-key or set OPENAI_API_KEY "
+                                 "(or point --base-url at a server that needs none)")
+            key = "EMPTY"  # local servers (vLLM, llama.cpp, Ollama) accept any key
+        self._key = _Secret(key)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._clients: list[Any] = []
+        self._free_pools: Any = None
+        self._limiter: RateLimiter | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleBackend(model={self.model!r}, base_url={self.base_url!r}, api={self.api!r})"
+
+    @property
+    def cost_usd(self) -> float:
+        return self.price_table.cost(self.model, self.usage)
+
+    @property
+    def priced(self) -> bool:
+        return self.price_table.price(self.model) is not None
+
+    # -- event loop on a private thread -----------------------------------------------------
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name=f"lm-{self.model}", daemon=True)
+            thread.start()
+            self._loop, self._thread = loop, thread
+            asyncio.run_coroutine_threadsafe(self._setup(), loop).result()
+        return self._loop
+
+    async def _setup(self) -> None:
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+
+        httpx = _httpx_module()
+        # Several small connection pools instead of one big one: httpcore scans every pooled
+        # connection each time it hands one out, which at 64+ connections costs more CPU than
+        # the request itself. Each pool serves at most _POOL_SIZE requests at a time.
+        n_pools = max(1, -(-self.concurrency // _POOL_SIZE))
+        per_pool = -(-self.concurrency // n_pools)
+        limits = httpx.Limits(max_connections=per_pool + 2, max_keepalive_connections=per_pool + 2)
+        self._clients = [
+            AsyncOpenAI(
+                api_key=self._key.reveal(),
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
+                http_client=DefaultAsyncHttpxClient(limits=limits),
+            )
+            for _ in range(n_pools)
+        ]
+        self._free_pools = asyncio.Queue()
+        for i in range(n_pools):
+            for _ in range(per_pool):
+                self._free_pools.put_nowait(i)
+        self._limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute)
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+        loop, self._loop = self._loop, None
+        try:
+            for client in self._clients:
+                asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=10)
+        except Exception:  # closing is best effort
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        loop.close()
+        self._clients = []
+
+    def __enter__(self) -> "OpenAICompatibleBackend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- the protocol ----------------------------------------------------------------------
+    def generate(self, requests: Sequence[LMRequest], progress: ProgressCallback | None = None) -> list[LMResult]:
+        if not requests:
+            return []
+        loop = self._ensure_loop()
+        future: Future = asyncio.run_coroutine_threadsafe(self._generate(list(requests), progress), loop)
+        return future.result()
+
+    async def _generate(self, requests: list[LMRequest], progress: ProgressCallback | None) -> list[LMResult]:
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def run(req: LMRequest) -> LMResult:
+            async with sem:
+                result = await self._one(req)
+            self.usage += result.usage
+            self.stats["requests"] += 1
+            self.stats["ok" if result.ok else "failed"] += 1
+            if progress is not None:
+                progress(1)
+            return result
+
+        return list(await asyncio.gather(*(run(r) for r in requests)))
+
+    def endpoint_for(self, req: LMRequest) -> str:
+        if self.api == "chat" or (self.api == "auto" and req.is_chat):
+            return "chat"
+        return "completions"
+
+    def request_kwargs(self, req: LMRequest) -> tuple[str, dict]:
+        """The endpoint and the JSON arguments one request becomes (no secrets in here)."""
+        p = req.params
+        endpoint = self.endpoint_for(req)
+        kw: dict[str, Any] = {"model": self.model, "temperature": p.temperature, "top_p": p.top_p, "n": p.n}
+        if self.model.startswith(_REASONING_PREFIXES) and self.base_url is None:
+            kw["max_completion_tokens"] = p.max_tokens
+        else:
+            kw["max_tokens"] = p.max_tokens
+        if p.stop:
+            kw["stop"] = list(p.stop)
+        if p.presence_penalty:
+            kw["presence_penalty"] = p.presence_penalty
+        if p.frequency_penalty:
+            kw["frequency_penalty"] = p.frequency_penalty
+        if p.seed is not None:
+            kw["seed"] = p.seed
+        if endpoint == "chat":
+            kw["messages"] = list(req.messages) if req.is_chat else [{"role": "user", "content": req.prompt}]
+            if p.logprobs is not None:
+                kw["logprobs"] = True
+                kw["top_logprobs"] = p.logprobs
+        else:
+            kw["prompt"] = req.prompt
+            if p.logprobs is not None:
+                kw["logprobs"] = p.logprobs
+        if self.extra_body:
+            kw["extra_body"] = self.extra_body
+        return endpoint, kw
+
+    async def _one(self, req: LMRequest) -> LMResult:
+        if req.is_chat and self.api == "completions":
+            return LMResult.failure("chat messages need the chat endpoint (use --api chat or auto)", attempts=0)
+        endpoint, kw = self.request_kwargs(req)
+        prompt_chars = len(req.prompt or "") + sum(len(m.get("content", "")) for m in (req.messages or ()))
+        estimate = estimate_tokens(prompt_chars, req.params.max_tokens, req.params.n)
+        # Raw responses: the server's JSON is what we keep anyway, and skipping the SDK's model
+        # construction and re-dumping saves most of the client's CPU per request.
+        attempt = 0
+        while True:
+            if self._limiter is not None:
+                await self._limiter.acquire(estimate)
+            try:
+                pool = await self._free_pools.get()
+                try:
+                    client = self._clients[pool]
+                    resource = client.chat.completions if endpoint == "chat" else client.completions
+                    response = await resource.with_raw_response.create(**kw)
+                finally:
+                    self._free_pools.put_nowait(pool)
+                result = parse_response(response.http_response.json(), endpoint)
+                result.attempts = attempt + 1
+                return result
+            except Exception as exc:  # every failure is classified; none escapes the batch
+                retryable, retry_after, message = _classify(exc)
+                message = self._key.scrub(message)  # a server may echo the key in an error body
+                self.stats[f"error:{message.split(':')[0]}"] += 1
+                if not retryable or attempt >= self.policy.max_retries:
+                    log.warning("request failed after %d attempt(s): %s", attempt + 1, message)
+                    return LMResult.failure(message, attempts=attempt + 1)
+                delay = self.policy.delay(attempt, retry_after, self._rng)
+                log.debug("attempt %d failed (%s); retrying in %.2fs", attempt + 1, message, delay)
+                self.stats["retries"] += 1
+                attempt += 1
+                await asyncio.sleep(delay)
+
+
+def parse_response(data: Any, endpoint: str) -> LMResult:
+    """An LMResult from the JSON body of a completions or chat answer (raises if unusable)."""
+    choices_in = data.get("choices") if isinstance(data, dict) else None
+    if not choices_in or not isinstance(choices_in, list):
+        raise _Retryable("empty_choices: the server returned no choices")
+    choices = []
+    for c in sorted(choices_in, key=lambda c: c.get("index") or 0):
+        if endpoint == "chat":
+            text = (c.get("message") or {}).get("content") or ""
+        else:
+            text = c.get("text") or ""
+        finish = "length" if c.get("finish_reason") == "length" else "stop"
+        choices.append(Choice(text, finish, c.get("logprobs")))
+    u = data.get("usage") or {}
+    usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+    return LMResult(choices=choices, usage=usage, raw=data)
+
+
+def _httpx_module() -> Any:
+    """The HTTP library the installed SDK is built on (httpx2 in openai>=3, httpx before)."""
+    try:
+        import httpx2
+
+        return httpx2
+    except ImportError:
+        import httpx
+
+        return httpx
+
+
+def _classify(exc: Exception) -> tuple[bool, float | None, str]:
+    """(retryable, server-requested wait, short message) for one failed attempt."""
+    import openai
+
+    if isinstance(exc, _Retryable):
+        return True, None, str(exc)
+    if isinstance(exc, openai.APITimeoutError):
+        return True, None, "timeout: no response within the timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return True, None, f"connection: {type(cause).__name__}: {cause}".splitlines()[0][:300]
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = parse_retry_after(dict(exc.response.headers)) if exc.response is not None else None
+        body = exc.body if isinstance(exc.body, dict) else {}
+        detail = (body.get("message") or body.get("error", {}).get("message") if isinstance(body.get("error", {}), dict) else None) or ""
+        return is_retryable_status(status), retry_after, f"http_{status}: {detail}".rstrip(": ")
+    # Malformed JSON, schema mismatches and the like: the server answered, but not usefully.
+    return True, None, f"bad_response: {type(exc).__name__}: {exc}".splitlines()[0][:300]
