@@ -1,0 +1,1 @@
+"""SuperNaturalInstructions evaluation: task loading, prompt encodings, the official metric, runners and reports."""
