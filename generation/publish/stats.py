@@ -79,14 +79,9 @@ def nearest_seed_scores(instructions: Sequence[str], seeds: Sequence[str], *, pr
     """ROUGE-L F of each instruction to its most similar seed instruction."""
     if not seeds:
         return []
-    bar = tqdm(instructions, desc="ROUGE-L to seeds", unit="instr", disable=not progress)
-    try:
-        from selfinstruct.generation.similarity import RougeLIndex
-    except ImportError:  # the similarity package predates its index: score exactly, slowly
-        from rouge_score import rouge_scorer
+    from selfinstruct.generation.similarity import RougeLIndex
 
-        scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-        return [max(scorer.score(s, text)["rougeL"].fmeasure for s in seeds) for text in bar]
+    bar = tqdm(instructions, desc="ROUGE-L to seeds", unit="instr", disable=not progress)
     index = RougeLIndex(seeds)
     return [index.max_score(text)[0] for text in bar]
 
