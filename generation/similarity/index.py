@@ -1,0 +1,400 @@
+"""An exact ROUGE-L index: the Self-Instruct near-duplicate test without scoring every pair.
+
+Every score it reports is rouge_score's rougeL F-measure, bit for bit; only the work is cut:
+
+* Tokens become small integers and each text a string of code points, so rapidfuzz's
+  bit-parallel C++ LCS (`LCSseq`) runs on it instead of rouge_score's Python DP table.
+* The near-duplicate test prunes pairs with two bounds that never exclude a pair that could pass
+  (see docs/similarity.md for the proof): F <= 2*min(m,n)/(m+n) (length ratio) and
+  LCS <= |multiset intersection| (token overlap). The overlap is found through an inverted
+  index over token *occurrences*: the k-th "the" of a text is its own element, so multiset
+  intersection is plain set intersection. A candidate needs overlap >= alpha, so it must share
+  one of the query's n - alpha + 1 rarest elements (prefix filtering); probing a few more rare
+  elements gives a per-document hit count that bounds its overlap from above. Only survivors
+  get an LCS.
+* Top-k and mean need every score, so they run rapidfuzz's `cdist` over the pool, in blocks,
+  across a process pool when the batch is big enough to pay for it (see metadata.py).
+"""
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import LCSseq
+
+from .metadata import SimilarityMetadata, collapse_top_k, upstream_top_indices
+from .scoring import fmeasure, fmeasure_array
+from .tokenize import tokenize
+
+# Relative slack on every pruning bound. Computed F-measures are within a few ulps (~1e-15
+# relative) of 2*lcs/(m+n); pruning a pair only when even this much slack cannot save it keeps
+# the filter exact whatever the last-bit rounding of the real score.
+_EPS = 1e-9
+# Postings at most max(_CHEAP_MIN, pool size / _CHEAP_DIV) long are probed even beyond the minimal
+# prefix: their hit counts tighten the overlap bound, so fewer LCS run. In a small pool an LCS is
+# cheaper than counting, in a big one the reverse (tuned on the 50k corpus).
+_CHEAP_MIN = 30
+_CHEAP_DIV = 64
+# Below these sizes the screen counts hits / runs LCS in plain Python, avoiding numpy call cost
+# (one rapidfuzz LCS of two short texts is ~0.2 us; a numpy or cdist call costs several).
+_SMALL = 128
+_SMALL_LCS = 100
+
+
+def _char(token_id: int) -> str:
+    """Code point for a token id, skipping the surrogate block (ids start at 1; 0 = unknown)."""
+    return chr(token_id + 0x800) if token_id >= 0xD800 else chr(token_id)
+
+
+def _unchar(ch: str) -> int:
+    c = ord(ch)
+    return c - 0x800 if c >= 0xE000 else c
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Outcome of `RougeLIndex.admit`: kept, or rejected with its nearest pool entry."""
+
+    kept: bool
+    index: int | None = None  # the new entry's index when kept; the nearest entry's when rejected
+    score: float | None = None  # max ROUGE-L when rejected (None when kept: not computed)
+
+
+@dataclass
+class _Query:
+    tokens: list[str]
+    code: str | list[int]
+    n: int
+    elements: list  # inverted-index keys of the occurrences of tokens the pool knows
+    unknown: int  # occurrences of tokens the pool has never seen
+
+
+class RougeLIndex:
+    """Pool of texts answering ROUGE-L questions exactly like a rouge_score loop would.
+
+    Scores are rouge_score's `RougeScorer(["rougeL"]).score(pool_text, text)` F-measure (which is
+    symmetric, see scoring.py). Index i is the i-th added text; upstream's pool order is seeds
+    then machine instructions in acceptance order, so add them in that order.
+    """
+
+    # Largest token id a code point can carry; beyond it sequences become lists of ints
+    # (slower in rapidfuzz, still exact). Class attribute so tests can lower it.
+    max_char_id = 0x10FFFF - 0x800
+
+    def __init__(self, texts: Iterable[str] = (), *, threshold: float = 0.7, inclusive: bool = False) -> None:
+        self.threshold = float(threshold)
+        self.inclusive = bool(inclusive)
+        self._texts: list[str] = []
+        self._vocab: dict[str, str | int] = {}  # token -> its symbol (a code point, or an int)
+        self._postings: dict[tuple[int, int], array] = {}
+        self._codes: list[str | list[int]] = []  # rapidfuzz-ready sequence of each entry
+        self._lens = array("q")  # token count of each entry (numpy views it without copying)
+        self._as_lists = False
+        self._row_cache: tuple[str, int, np.ndarray] | None = None
+        for text in texts:
+            self.add(text)
+
+    # -- pool ---------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def text(self, i: int) -> str:
+        return self._texts[i]
+
+    @property
+    def texts(self) -> list[str]:
+        return list(self._texts)
+
+    def add(self, text: str) -> int:
+        """Append `text` to the pool; returns its index."""
+        return self._add(text, self._query(text))
+
+    def _add(self, text: str, q: _Query) -> int:
+        if q.unknown == 0:  # every token already has a symbol: reuse the query's work
+            self._store(text, q.code, q.elements)
+        else:
+            self._store(text, *self._encode_new(q.tokens))
+        return len(self._texts) - 1
+
+    def _encode_new(self, tokens: list[str]) -> tuple[str | list[int], list]:
+        vocab = self._vocab
+        symbols = []
+        for token in tokens:
+            sym = vocab.get(token)
+            if sym is None:
+                token_id = len(vocab) + 1
+                if token_id > self.max_char_id and not self._as_lists:
+                    self._switch_to_lists()
+                    symbols = [_unchar(c) for c in symbols]
+                sym = vocab[token] = token_id if self._as_lists else _char(token_id)
+            symbols.append(sym)
+        return (symbols if self._as_lists else "".join(symbols)), self._keys(symbols)
+
+    def _store(self, text: str, code: str | list[int], keys: list) -> None:
+        d = len(self._texts)
+        self._codes.append(code)
+        self._lens.append(len(code))
+        self._texts.append(text)
+        postings = self._postings
+        for key in keys:
+            posting = postings.get(key)
+            if posting is None:
+                postings[key] = array("i", (d,))
+            else:
+                posting.append(d)
+
+    def extend(self, texts: Iterable[str]) -> list[int]:
+        return [self.add(t) for t in texts]
+
+    # -- near-duplicate test --------------------------------------------------------------------
+    def is_near_duplicate(self, text: str, threshold: float | None = None, inclusive: bool | None = None) -> bool:
+        """True when some pool entry scores > threshold (>= when inclusive)."""
+        threshold, inclusive = self._resolve(threshold, inclusive)
+        if not self._texts:
+            return False
+        if _zero_passes(threshold, inclusive):
+            return True
+        return self._best(self._query(text), threshold, inclusive) is not None
+
+    def admit(self, text: str, threshold: float | None = None, inclusive: bool | None = None) -> Decision:
+        """One step of the Self-Instruct filter: add `text` unless it is a near-duplicate."""
+        threshold, inclusive = self._resolve(threshold, inclusive)
+        query = self._query(text)
+        if self._texts:
+            if _zero_passes(threshold, inclusive):
+                score, nearest = self._max_from_row(query, text)
+                return Decision(False, nearest, score)
+            best = self._best(query, threshold, inclusive)
+            if best is not None:
+                return Decision(False, best[1], best[0])
+        return Decision(True, self._add(text, query))
+
+    def admit_many(self, texts: Iterable[str], threshold: float | None = None,
+                   inclusive: bool | None = None) -> list[Decision]:
+        """`admit` in order: each text meets the pool plus every text kept before it."""
+        return [self.admit(t, threshold, inclusive) for t in texts]
+
+    def near_duplicates(self, texts: Iterable[str], threshold: float | None = None,
+                        inclusive: bool | None = None) -> list[bool]:
+        """`is_near_duplicate` for each text against the current pool (nothing is added)."""
+        return [self.is_near_duplicate(t, threshold, inclusive) for t in texts]
+
+    def max_score(self, text: str) -> tuple[float, int | None]:
+        """(highest score, index of the first pool entry with it); (0.0, None) on an empty pool.
+
+        When the answer is above the index's threshold only the screened candidates are scored;
+        otherwise the whole pool is (the row is cached, so a following `top_k`/`mean_score` of
+        the same text is free).
+        """
+        if not self._texts:
+            return 0.0, None
+        query = self._query(text)
+        if not _zero_passes(self.threshold, self.inclusive):
+            best = self._best(query, self.threshold, self.inclusive)
+            if best is not None:
+                return best
+        return self._max_from_row(query, text)
+
+    def nearest(self, text: str) -> tuple[str | None, float]:
+        """(text of the most similar pool entry, its score); (None, 0.0) on an empty pool."""
+        score, i = self.max_score(text)
+        return (None if i is None else self._texts[i]), score
+
+    # -- whole-pool scores ----------------------------------------------------------------------
+    def scores(self, text: str, upto: int | None = None) -> np.ndarray:
+        """Score against each of the first `upto` entries (all by default), float64, pool order."""
+        return self._row(self._query(text), text, upto).copy()
+
+    def top_k(self, text: str, k: int = 10) -> list[tuple[int, float]]:
+        """The k most similar entries, in upstream's order: `np.argsort(scores)[-k:][::-1]`.
+
+        numpy's default argsort is not stable, so among equal scores the order is whatever that
+        call gives; calling it on the same float64 array is the only way to match upstream's
+        records, so that is what happens here (see docs/similarity.md).
+        """
+        row = self._row(self._query(text), text)
+        return [(int(i), float(row[i])) for i in upstream_top_indices(row, k)]
+
+    def most_similar(self, text: str, k: int = 10) -> dict[str, float]:
+        """Upstream's `most_similar` field: top-k as {text: score}, duplicate texts collapsed."""
+        return collapse_top_k(self._texts, self.top_k(text, k))
+
+    def mean_score(self, text: str) -> float:
+        """Upstream's `avg_similarity_score`: `np.mean` over the whole pool (0.0 if empty)."""
+        row = self._row(self._query(text), text)
+        return float(np.mean(row)) if len(row) else 0.0
+
+    def metadata(self, text: str, k: int = 10) -> SimilarityMetadata:
+        from .metadata import metadata_from_row
+
+        return metadata_from_row(self._texts, self._row(self._query(text), text), k)
+
+    def metadata_batch(self, texts: Sequence[str], *, k: int = 10, upto: int | Sequence[int] | None = None,
+                       workers: int | None = None, progress: bool = False,
+                       stats: dict | None = None) -> list[SimilarityMetadata]:
+        """`metadata` of many texts, each against the first `upto` entries (per text or all).
+
+        Uses a process pool when the batch is large enough to pay for starting one.
+        """
+        from .metadata import batch_metadata
+
+        return batch_metadata(self, texts, k=k, upto=upto, workers=workers, progress=progress, stats=stats)
+
+    def member_metadata(self, indices: Sequence[int], *, k: int = 10, workers: int | None = None,
+                        progress: bool = False, stats: dict | None = None) -> list[SimilarityMetadata]:
+        """Metadata of pool entry i against entries [0, i): what upstream recorded when it kept i."""
+        return self.metadata_batch([self._texts[i] for i in indices], k=k, upto=list(indices),
+                                   workers=workers, progress=progress, stats=stats)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _resolve(self, threshold: float | None, inclusive: bool | None) -> tuple[float, bool]:
+        return (self.threshold if threshold is None else float(threshold),
+                self.inclusive if inclusive is None else bool(inclusive))
+
+    def _switch_to_lists(self) -> None:
+        """Out of code points (over a million distinct tokens): token symbols become ints."""
+        vocab = self._vocab  # in place: callers may hold a reference
+        for token, sym in vocab.items():
+            vocab[token] = _unchar(sym)
+        for d in range(len(self._texts)):
+            self._codes[d] = [_unchar(c) for c in self._codes[d]]
+        self._postings = {(_unchar(key[0]), len(key)) if len(key) > 1 else _unchar(key): posting
+                          for key, posting in self._postings.items()}
+        self._as_lists = True
+        self._row_cache = None
+
+    def _keys(self, symbols: list) -> list:
+        """Inverted-index key of each token occurrence: the k-th occurrence of a token is its own
+        element (so multiset intersection is set intersection). With 1-char symbols the key is
+        the symbol repeated k times, which is cheap to hash and cannot collide."""
+        if len(set(symbols)) == len(symbols):
+            return list(symbols)  # no repeated token: each key is the symbol itself
+        seen: dict = {}
+        out = []
+        if self._as_lists:
+            for sym in symbols:
+                k = seen[sym] = seen.get(sym, 0) + 1
+                out.append(sym if k == 1 else (sym, k))
+        else:
+            for sym in symbols:
+                k = seen[sym] = seen.get(sym, 0) + 1
+                out.append(sym if k == 1 else sym * k)
+        return out
+
+    def _query(self, text: str) -> _Query:
+        _check_text(text)
+        tokens = tokenize(text)
+        unknown_sym = 0 if self._as_lists else "\x00"  # token ids start at 1: matches nothing
+        get = self._vocab.get
+        symbols = [get(t, unknown_sym) for t in tokens]
+        known = [sym for sym in symbols if sym != unknown_sym]
+        code = symbols if self._as_lists else "".join(symbols)
+        return _Query(tokens, code, len(symbols), self._keys(known), len(symbols) - len(known))
+
+    def _screen(self, q: _Query, threshold: float, inclusive: bool) -> list[tuple[float, int]]:
+        """(exact score, index) of the entries that might pass (F >= threshold, with slack), in
+        index order; every entry that passes is among them.
+
+        Requires threshold > 0 (or == 0 and strict): then passing needs lcs >= 1.
+        """
+        empty: list[tuple[float, int]] = []
+        n = q.n
+        if n == 0 or threshold > 1.0 or (threshold == 1.0 and not inclusive):
+            return empty
+        # Every passing pair has 2*lcs > t*(m+n) with t lowered by _EPS (docs/similarity.md).
+        t = max(threshold, 0.0) * (1.0 - _EPS)
+        # Shortest entry that can pass: 2m/(m+n) >= t  <=>  m >= n*t/(2-t).
+        m_lo = max(1, math.ceil(n * t / (2.0 - t)))
+        # Least LCS (hence overlap) any entry needs: t*(m+n)/2 at m = m_lo.
+        alpha = max(1, math.ceil(t * (m_lo + n) / 2.0))
+        get = self._postings.get
+        lists = [p for p in map(get, q.elements) if p is not None]
+        if len(lists) < alpha:  # fewer shared elements than any passing entry needs
+            return empty
+        # Prefix filtering: leaving at most alpha-1 elements unprobed, a passing entry must hit one.
+        lists.sort(key=len)
+        probe = len(lists) - alpha + 1
+        cheap = max(_CHEAP_MIN, len(self._texts) // _CHEAP_DIV)
+        while probe < len(lists) and len(lists[probe]) <= cheap:
+            probe += 1
+        if probe == 0:
+            return empty
+        unprobed = len(lists) - probe
+        min_hits = max(1, alpha - unprobed)
+        lens = self._lens
+        probed = lists[:probe]
+        if sum(map(len, probed)) <= _SMALL:  # plain Python beats numpy's per-call overhead here
+            counts: dict[int, int] = {}
+            for posting in probed:
+                for d in posting:
+                    counts[d] = counts.get(d, 0) + 1
+            cand = sorted(d for d, h in counts.items() if h >= min_hits
+                          and 2.0 * min(h + unprobed, lens[d], n) >= t * (lens[d] + n))
+        else:
+            merged = array("i")
+            for posting in probed:
+                merged.extend(posting)
+            counts_arr = np.bincount(np.frombuffer(merged, dtype=np.int32))
+            docs = np.flatnonzero(counts_arr >= min_hits)
+            m = np.frombuffer(lens, dtype=np.int64)[docs]
+            bound = np.minimum(np.minimum(counts_arr[docs] + unprobed, m), n)
+            cand = docs[2.0 * bound >= t * (m + n)].tolist()
+        # Exact LCS for the survivors; keep those whose real LCS still clears the same bound.
+        code, codes, out = q.code, self._codes, []
+        if len(cand) <= _SMALL_LCS:
+            similarity = LCSseq.similarity
+            for d in cand:
+                m_d = lens[d]
+                lcs = similarity(code, codes[d], score_cutoff=alpha)
+                if 2.0 * lcs >= t * (m_d + n):
+                    out.append((fmeasure(lcs, m_d, n), d))
+            return out
+        lcs_arr = process.cdist([code], [codes[d] for d in cand], scorer=LCSseq.similarity,
+                                processor=None, dtype=np.int32, score_cutoff=alpha, workers=1)[0]
+        for j in np.flatnonzero(2.0 * lcs_arr >= t * (np.frombuffer(lens, dtype=np.int64)[cand] + n)):
+            d = cand[j]
+            out.append((fmeasure(int(lcs_arr[j]), lens[d], n), d))
+        return out
+
+    def _best(self, q: _Query, threshold: float, inclusive: bool) -> tuple[float, int] | None:
+        """(max score, first index with it) if some entry passes, else None."""
+        best = None
+        for f, d in self._screen(q, threshold, inclusive):
+            if (f >= threshold if inclusive else f > threshold) and (best is None or f > best[0]):
+                best = (f, d)  # candidates come in index order: ties keep the first
+        return best
+
+    def _row(self, q: _Query, text: str, upto: int | None = None) -> np.ndarray:
+        size = len(self._texts) if upto is None else max(0, min(int(upto), len(self._texts)))
+        cache = self._row_cache
+        if cache is not None and cache[0] == text and cache[1] == size:
+            return cache[2]
+        if size == 0 or q.n == 0:
+            row = np.zeros(size, dtype=np.float64)
+        else:
+            lcs = process.cdist([q.code], self._codes[:size], scorer=LCSseq.similarity,
+                                processor=None, dtype=np.int32, workers=1)[0]
+            row = fmeasure_array(lcs, np.array(self._lens[:size], dtype=np.int64), q.n)
+        row.setflags(write=False)
+        self._row_cache = (text, size, row)
+        return row
+
+    def _max_from_row(self, q: _Query, text: str) -> tuple[float, int]:
+        row = self._row(q, text)
+        j = int(np.argmax(row))
+        return float(row[j]), j
+
+
+def _check_text(text: object) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"expected str, got {type(text).__name__}")
+
+
+def _zero_passes(threshold: float, inclusive: bool) -> bool:
+    """Whether a score of 0 already counts as a near-duplicate (then every entry is one)."""
+    return threshold < 0.0 or (inclusive and threshold <= 0.0)
+

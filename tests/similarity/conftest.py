@@ -1,0 +1,70 @@
+"""Strategies and the reference implementation the similarity tests compare against.
+
+The reference is the plain rouge_score loop upstream Self-Instruct runs; every property test
+checks the index against it, never against a re-derivation of our own.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+from rouge_score import rouge_scorer
+
+SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def ref_score(target: str, prediction: str) -> float:
+    return SCORER.score(target, prediction)["rougeL"].fmeasure
+
+
+def ref_scores(pool: list[str], text: str) -> list[float]:
+    """Upstream's list: scorer.score(pool instruction, candidate) for the whole pool, in order."""
+    return [ref_score(p, text) for p in pool]
+
+
+def ref_most_similar(pool: list[str], scores: list[float], k: int = 10) -> dict[str, float]:
+    """Upstream's expression, verbatim."""
+    return {pool[i]: scores[i] for i in np.argsort(scores)[-k:][::-1]}
+
+
+def ref_filter(texts: list[str], pool: list[str] = (), threshold: float = 0.7, inclusive: bool = False) -> list[bool]:
+    pool = list(pool)
+    kept = []
+    for t in texts:
+        scores = ref_scores(pool, t)
+        top = max(scores) if scores else None
+        dup = top is not None and (top >= threshold if inclusive else top > threshold)
+        kept.append(not dup)
+        if not dup:
+            pool.append(t)
+    return kept
+
+
+# Few words so texts overlap a lot (hard cases for pruning); separators that rouge_score's
+# tokenizer treats in every possible way: ASCII punctuation, whitespace, digits glued to words,
+# non-ASCII letters (dropped), and letters whose lower() is ASCII (kept).
+WORDS = ["the", "a", "cat", "Cat", "CAT", "sat", "on", "mat", "write", "poem", "about", "dogs",
+         "2", "42", "x1", "naïve", "café", "İstanbul", "\u212aelvin", "straße", "ﬁle", "日本", "emoji😀"]
+SEPS = [" ", "  ", ",", ", ", ".", "-", "_", "'", "\n", "\t", "\u00a0", "/", "…", "—", "", "!?", "é"]
+
+
+@st.composite
+def texts(draw, max_words: int = 14, words=WORDS):
+    n = draw(st.integers(0, max_words))
+    out = []
+    for _ in range(n):
+        out.append(draw(st.sampled_from(words)))
+        out.append(draw(st.sampled_from(SEPS)))
+    return "".join(out)
+
+
+any_text = st.one_of(texts(), st.text(max_size=60), texts(max_words=60, words=WORDS[:6]))
+
+
+@pytest.fixture(scope="session")
+def corpus(shared_dir) -> list[str]:
+    import json
+
+    path = shared_dir / "bench" / "instruction_corpus_50k.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(next(fh))["instruction"] for _ in range(400)]
