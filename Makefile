@@ -39,6 +39,7 @@ bench: install
 	$(PY) benchmarks/similarity_bench.py
 	$(PY) benchmarks/lm_throughput.py
 	$(PY) benchmarks/pipeline_bench.py
+	$(PY) benchmarks/superni_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
