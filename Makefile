@@ -30,7 +30,7 @@ browser-deps:
 	fi
 
 demo: install
-	$(VENV)/bin/selfinstruct complete --demo
+	$(VENV)/bin/selfinstruct generate --out demo_run --num-instructions 20 --concurrency 8 --request-max-tokens 256
 
 test: install browser-deps
 	$(PY) -m pytest -q
@@ -42,4 +42,4 @@ bench: install
 	$(PY) benchmarks/superni_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info demo_run

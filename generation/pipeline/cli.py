@@ -1,8 +1,162 @@
-"""Subcommands of this area; see `register`."""
+"""`selfinstruct generate [STEP]` and `selfinstruct replay`.
+
+`generate` without a step runs (or resumes) all four steps; with a step it runs only that one on
+an existing run directory, taking every setting not given on the command line from the run's
+manifest. `replay` re-derives a run's files from recorded responses with no model calls.
+"""
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ..lm.config import BackendConfig, add_model_arguments, config_from_args
+
+STEP_NAMES = ("bootstrap", "classify", "instances", "finetune")
+
+# settings that a single-step command takes from the manifest unless given explicitly
+_INHERITED = ("num_instructions", "profile", "seed", "finetune_seed", "threshold", "framing", "concurrency",
+              "classification_only", "include_seed_instances", "seed_tasks", "max_cost", "max_tokens",
+              "request_max_tokens")
+_INHERITED_MODEL = ("model", "backend", "api", "base_url", "batch_size", "device")
+
+
+def _add_filter_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=["default", "upstream"], default="default",
+                   help="default: the paper's method with upstream's quirks fixed; upstream: the released "
+                        "scripts' decisions exactly (see docs/pipeline.md)")
+    p.add_argument("--seed-tasks", default=None, help="seed task JSONL (default: the packaged seeds)")
+    p.add_argument("--threshold", type=float, default=0.7, help="ROUGE-L near-duplicate threshold (default 0.7)")
+    p.add_argument("--finetune-seed", type=int, default=123, help="seed for the instance cap and templates (default 123)")
+    p.add_argument("--no-seed-instances", dest="include_seed_instances", action="store_false",
+                   help="do not append the seed tasks' instances to the finetuning data")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--no-summary", dest="summary", action="store_false", help="do not print the summary at the end")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Placeholder until this area's commands land: registers nothing."""
+    g = sub.add_parser("generate", help="generate instruction data the Self-Instruct way (all steps, or one)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("step", nargs="?", choices=STEP_NAMES, default=None,
+                   help="run only this step on an existing run directory (default: all, resuming)")
+    g.add_argument("--out", required=True, help="run directory (created, or resumed when it exists)")
+    g.add_argument("--num-instructions", type=int, default=None,
+                   help="instructions to keep in step 1 (required for a new run)")
+    g.add_argument("--seed", type=int, default=42, help="sampling seed for step 1 prompts (default 42)")
+    g.add_argument("--framing", choices=["auto", "completion", "chat"], default="auto",
+                   help="send the paper's prompts as text (completion) or inside a conversation (chat)")
+    g.add_argument("--classification-only", action="store_true",
+                   help="bootstrap classification tasks only (classification seeds, classification header)")
+    g.add_argument("--max-cost", type=float, default=None, help="stop after the round in flight once this many USD are spent")
+    g.add_argument("--max-tokens", type=int, default=None,
+                   help="total token budget (prompt + completion) for the run; stops after the round in flight")
+    g.add_argument("--request-max-tokens", type=int, default=None,
+                   help="cap every request's max_tokens (the method's are 1024 / 3 / 300-350); for small local models")
+    g.add_argument("--force", action="store_true", help="resume even though the settings differ from the run's")
+    _add_filter_arguments(g)
+    add_model_arguments(g)
+    g.set_defaults(func=_generate)
+
+    r = sub.add_parser("replay", help="re-derive a run's kept sets from recorded responses (no model calls)",
+                       description="Re-filter an upstream batch directory or one of our run directories offline.")
+    r.add_argument("--batch-dir", required=True, help="upstream batch dir or a selfinstruct run dir")
+    r.add_argument("--out", required=True, help="where to write the re-derived files")
+    r.add_argument("--num-instructions", type=int, default=None, help="stop after this many kept instructions")
+    r.add_argument("--force", action="store_true", help="write into a directory that holds a generation run")
+    _add_filter_arguments(r)
+    r.set_defaults(func=_replay)
+
+
+def _seed_info(path: str | None):
+    from ..seeds import default_seed_path, load_seed_tasks
+    from .rundir import file_sha256
+
+    seeds = load_seed_tasks(path)
+    real = Path(path) if path else default_seed_path()
+    return seeds, str(real), file_sha256(real)
+
+
+def _inherit(args: argparse.Namespace, parser_defaults: dict, manifest: dict | None) -> None:
+    """Single-step commands: a setting left at its default takes the run's recorded value."""
+    if not manifest:
+        return
+    recorded = manifest.get("settings", {})
+    for name in _INHERITED + _INHERITED_MODEL:
+        if name in recorded and getattr(args, name, None) == parser_defaults.get(name):
+            setattr(args, name, recorded[name])
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .engine import Engine, GenerateSettings
+    from .rundir import RunPaths, read_manifest
+    from .summary import summary_text
+
+    out = Path(args.out)
+    manifest = read_manifest(RunPaths(out).manifest)
+    defaults = {"num_instructions": None, "profile": "default", "seed": 42, "finetune_seed": 123, "threshold": 0.7,
+                "framing": "auto", "concurrency": 16, "classification_only": False, "include_seed_instances": True,
+                "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "model": "smollm2", "backend": "auto",
+                "api": "auto", "base_url": None, "batch_size": 8, "device": None}
+    if args.step is not None:
+        if manifest is None and args.step != "bootstrap":
+            raise InputError("no run here yet; run `selfinstruct generate --out DIR --num-instructions N` first",
+                             file=out, field="--out")
+        _inherit(args, defaults, manifest)
+    if manifest is not None and args.num_instructions is None:
+        args.num_instructions = manifest.get("settings", {}).get("num_instructions")
+    if args.num_instructions is None:
+        raise InputError("required for a new run", field="--num-instructions")
+    if args.concurrency < 1:
+        raise InputError("must be >= 1", field="--concurrency")
+    seeds, seed_path, sha = _seed_info(args.seed_tasks)
+    settings = GenerateSettings(
+        num_instructions=args.num_instructions, profile=args.profile, seed=args.seed,
+        finetune_seed=args.finetune_seed, threshold=args.threshold, framing=args.framing,
+        concurrency=args.concurrency, classification_only=args.classification_only,
+        include_seed_instances=args.include_seed_instances, max_cost=args.max_cost, max_tokens=args.max_tokens,
+        request_max_tokens=args.request_max_tokens, seed_tasks=seed_path, seed_tasks_sha256=sha)
+    config: BackendConfig = config_from_args(args)
+    steps = STEP_NAMES if args.step is None else (args.step,)
+    engine = Engine(out, settings, config, seeds, force=args.force, progress=args.progress)
+    status = engine.run(steps)
+    if args.summary:
+        print(summary_text(out))
+    if status == "stopped_budget":
+        print("stopped: budget reached (state saved; rerun with a larger --max-cost/--max-tokens to continue)",
+              file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .engine import Engine, GenerateSettings
+    from .replay import check_output_dir, source_records, write_source_log
+    from .summary import summary_text
+
+    src, out = Path(args.batch_dir), Path(args.out)
+    records, info, manifest = source_records(src)
+    check_output_dir(out, src, args.force)
+    recorded = (manifest or {}).get("settings", {})
+    seed_path = args.seed_tasks or recorded.get("seed_tasks")
+    if manifest is None and args.seed_tasks is None:
+        raise InputError("an upstream batch needs the seed file it was made with", field="--seed-tasks")
+    seeds, seed_path, sha = _seed_info(seed_path)
+    num = args.num_instructions
+    if num is None and manifest is not None:
+        num = recorded.get("num_instructions")
+    settings = GenerateSettings(
+        num_instructions=num, profile=args.profile, seed=recorded.get("seed", 42),
+        finetune_seed=args.finetune_seed, threshold=args.threshold,
+        framing=(manifest or {}).get("framing", "completion"), concurrency=recorded.get("concurrency", 16),
+        classification_only=recorded.get("classification_only", False),
+        include_seed_instances=args.include_seed_instances, seed_tasks=seed_path, seed_tasks_sha256=sha)
+    model = recorded.get("model") or info.get("engine") or "davinci"
+    config = BackendConfig(model=model, backend=recorded.get("backend", "auto"), api=recorded.get("api", "auto"))
+    out.mkdir(parents=True, exist_ok=True)
+    write_source_log(out, records)
+    engine = Engine(out, settings, config, seeds, mode="replay", records=records, progress=args.progress,
+                    manifest_extra={"replay_of": str(src), "source_format": info["source_format"]})
+    engine.run()
+    if args.summary:
+        print(summary_text(out))
+    return 0

@@ -1,0 +1,179 @@
+"""Pipeline throughput: rounds of concurrent prompts vs the original scripts' loop, and the
+per-prompt cost of parsing, filtering and persisting against a 50,000-instruction pool.
+
+1. bootstrap_speedup: instructions kept per second by `Engine` (default profile, rounds of
+   --concurrency prompts, each its own request) against a re-implementation of the released
+   scripts' loop shape (one request at a time carrying 5 prompts as a list; the pool is updated
+   after each request), both against the same local OpenAI-compatible server running in a
+   separate process with 250 ms latency per request and the same synthetic responder. Both use
+   the same fast ROUGE-L index, so the ratio measures the loop shape, not the similarity code
+   (the original's rouge_score + Pool(4) per candidate would make the baseline slower still).
+   The local server answers a list prompt with one choice, so the baseline asks for n=5 and the
+   responder answers choice i with prompt i: one HTTP request, 250 ms, five completions.
+2. overhead_per_prompt_50k_pool: wall time per prompt of writing the request log, parsing,
+   filtering (heuristics + ROUGE-L admit against 50k + seeds), computing the upstream record
+   fields (top-10 and mean over the pool) and appending the kept/rejected files, with the pool
+   preloaded from ../shared/bench/instruction_corpus_50k.jsonl. No HTTP in this part.
+
+Ends with one `target ...` line per target of the issue (exit 0 either way).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SELFINSTRUCT_SHARED", REPO.parent / "shared"))
+SEEDS = SHARED / "upstream" / "self-instruct" / "data" / "seed_tasks.jsonl"
+CORPUS = SHARED / "bench" / "instruction_corpus_50k.jsonl"
+
+
+def _list_prompt_responder(body: dict) -> str:
+    from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):  # baseline: choice i answers prompt i
+        return synthetic_responder({**body, "prompt": prompt[body.get("_index", 0) % len(prompt)]})
+    return synthetic_responder(body)
+
+
+def _serve(latency: float, conn) -> None:
+    from selfinstruct.generation.lm.localserver import LocalServer
+
+    with LocalServer(_list_prompt_responder, latency=latency) as srv:
+        conn.send(srv.base_url)
+        conn.recv()  # until told to stop
+
+
+def baseline_loop(base_url: str, seeds: list[str], requests: int) -> tuple[int, float]:
+    """The released bootstrap loop's shape: sample 5 prompts, one request, filter, repeat."""
+    import openai
+
+    from selfinstruct.generation.pipeline.filters import InstructionFilter
+    from selfinstruct.generation.pipeline.parsing import parse_instruction_response
+    from selfinstruct.generation.pipeline.profiles import UPSTREAM
+    from selfinstruct.generation.pipeline.sampling import sample_prompt_instructions
+    from selfinstruct.generation.pipeline.templates import bootstrap_prompt
+
+    client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    rng = random.Random(42)
+    filt = InstructionFilter(seeds, threshold=0.7)
+    machine: list[str] = []
+    t0 = time.perf_counter()
+    for _ in range(requests):
+        prompts = [bootstrap_prompt(sample_prompt_instructions(rng, seeds, machine)) for _ in range(5)]
+        resp = client.completions.create(model="local-test-model", prompt=prompts, n=5, max_tokens=1024,
+                                         temperature=0.7, top_p=0.5, presence_penalty=2,
+                                         stop=["\n\n", "\n16", "16.", "16 ."], logprobs=1)
+        for choice in sorted(resp.choices, key=lambda c: c.index):
+            cands, _ = parse_instruction_response(choice.text, choice.finish_reason, UPSTREAM)
+            for c in cands:
+                v = filt.judge(c)
+                if v.kept:
+                    machine.append(c)
+                    filt.metadata([v.pool_index])
+    return len(machine), time.perf_counter() - t0
+
+
+def engine_run(base_url: str, seed_tasks, num: int, concurrency: int, out: Path) -> tuple[int, float, int]:
+    from selfinstruct.generation.lm.config import BackendConfig
+    from selfinstruct.generation.pipeline.engine import Engine, GenerateSettings
+
+    config = BackendConfig(model="local-test-model", base_url=base_url, api_key="bench", concurrency=concurrency,
+                           max_retries=0)
+    settings = GenerateSettings(num_instructions=num, concurrency=concurrency, seed_tasks=str(SEEDS))
+    engine = Engine(out, settings, config, seed_tasks, progress=False)
+    t0 = time.perf_counter()
+    engine.run(("bootstrap",))
+    return len(engine.kept), time.perf_counter() - t0, engine.stats["bootstrap"].requests
+
+
+def overhead_50k(seed_tasks, prompts: int, round_size: int, out: Path) -> tuple[float, int, int]:
+    """Per-prompt wall time of log write + parse + filter + metadata + persist, 50k pool."""
+    from selfinstruct.generation.lm.config import BackendConfig
+    from selfinstruct.generation.pipeline.engine import Engine, GenerateSettings
+    from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+    from selfinstruct.generation.jsonl import JsonlAppender
+
+    corpus = [json.loads(l)["instruction"] for l in CORPUS.open()]
+    settings = GenerateSettings(num_instructions=None, concurrency=round_size, seed_tasks=str(SEEDS))
+    engine = Engine(out, settings, BackendConfig(model="local-test-model"), seed_tasks, progress=False)
+    engine.settings_hash = "bench"
+    engine._timings_base = {}
+    for text in corpus:  # the pool: seeds + 50k machine instructions
+        engine.filter.index.add(text)
+        engine.machine.append(text)
+    engine._flush()
+    log = JsonlAppender(out / "requests.jsonl")
+    elapsed = 0.0
+    done = 0
+    for r in range(prompts // round_size):
+        t0 = time.perf_counter()
+        prompts_r = engine._sample_round(r, round_size)
+        records = []
+        for j, prompt in enumerate(prompts_r):
+            text = synthetic_responder({"prompt": prompt})
+            text = text.split("\n\n")[0]  # the server would apply the stop sequences
+            records.append({"step": "bootstrap", "round": r, "position": j, "round_size": round_size,
+                            "request_idx": r * round_size + j, "prompt": prompt, "params": None,
+                            "response": {"choices": [{"text": text, "index": 0, "logprobs": None,
+                                                      "finish_reason": "stop"}]},
+                            "usage": {"prompt_tokens": 0, "completion_tokens": 0}, "error": None,
+                            "created_at": "bench", "cost_usd": 0.0})
+        log.write_many(records)
+        engine._process_round(records)
+        engine._append_bootstrap()
+        elapsed += time.perf_counter() - t0
+        done += len(records)
+    log.close()
+    kept = len(engine.kept)
+    return elapsed / max(1, done) * 1000, done, kept
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--latency", type=float, default=0.25)
+    ap.add_argument("--baseline-requests", type=int, default=24)
+    ap.add_argument("--concurrency", type=int, default=384)
+    ap.add_argument("--num", type=int, default=4000, help="instructions the engine run keeps")
+    ap.add_argument("--overhead-prompts", type=int, default=512)
+    args = ap.parse_args(argv)
+    from selfinstruct.generation.seeds import load_seed_tasks
+
+    seed_tasks = load_seed_tasks(SEEDS)
+    seeds = [t.instruction for t in seed_tasks]
+    parent, child = mp.Pipe()
+    server = mp.Process(target=_serve, args=(args.latency, child), daemon=True)
+    server.start()
+    base_url = parent.recv()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            kept_b, secs_b = baseline_loop(base_url, seeds, args.baseline_requests)
+            rate_b = kept_b / secs_b
+            print(f"baseline (5 prompts per request, sequential): {kept_b} kept in {secs_b:.2f}s "
+                  f"= {rate_b:.1f} instructions/s ({args.baseline_requests} requests, {args.latency * 1000:.0f} ms latency)", flush=True)
+            kept_e, secs_e, reqs = engine_run(base_url, seed_tasks, args.num, args.concurrency, Path(tmp) / "run")
+            rate_e = kept_e / secs_e
+            print(f"engine (rounds of {args.concurrency} concurrent prompts): {kept_e} kept from {reqs} prompts in "
+                  f"{secs_e:.2f}s = {rate_e:.1f} instructions/s", flush=True)
+            speedup = rate_e / rate_b
+            ms, done, kept = overhead_50k(seed_tasks, args.overhead_prompts, 128, Path(tmp) / "overhead")
+            print(f"overhead: {done} prompts against a pool of {len(seeds)} seeds + 50,000 instructions, "
+                  f"{kept} kept: {ms:.2f} ms per prompt (log + parse + filter + top-10/mean + persist)")
+    finally:
+        parent.send("stop")
+        server.join(timeout=5)
+    print(f"target bootstrap_speedup: {speedup:.1f}x vs >=40x {'PASS' if speedup >= 40 else 'MISS'}")
+    print(f"target overhead_per_prompt_50k_pool: {ms:.2f}ms vs <=5ms {'PASS' if ms <= 5 else 'MISS'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

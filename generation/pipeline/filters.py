@@ -1,0 +1,116 @@
+"""The two filters of the method: instructions (heuristics, then ROUGE-L against everything
+kept so far) and instances (invalid, conflicting, duplicate, at most five per task).
+
+Pure over plain data plus the similarity index; the caller decides what to persist.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .heuristics import heuristic_rejection
+from .parsing import Dropped
+
+MAX_INSTANCES_PER_TASK = 5
+
+
+@dataclass
+class Verdict:
+    """What the instruction filter decided about one candidate."""
+
+    candidate: str
+    rule: str | None  # None = kept
+    score: float | None = None  # rejected by similarity: the highest ROUGE-L
+    nearest: str | None = None
+    pool_index: int | None = None  # kept: its index in the similarity pool
+
+    @property
+    def kept(self) -> bool:
+        return self.rule is None
+
+
+class InstructionFilter:
+    """Heuristics, then the near-duplicate test against seeds plus every instruction kept so
+    far (including those kept earlier from the same response, as upstream does).
+
+    `judge` decides and, when it keeps, adds to the pool at once; the upstream record fields
+    (`most_similar`, `avg_similarity_score`: scores against the pool as it was when the
+    instruction was kept) come afterwards from `metadata`, in one batch per round, because
+    they need a score against every pool entry and batching that is several times cheaper.
+    """
+
+    def __init__(self, seed_instructions: list[str], *, threshold: float = 0.7, inclusive: bool = False,
+                 index_factory=None) -> None:
+        if index_factory is None:
+            from ..similarity import RougeLIndex as index_factory
+        self.threshold = threshold
+        self.inclusive = inclusive
+        self.index = index_factory(seed_instructions, threshold=threshold, inclusive=inclusive)
+
+    def judge(self, candidate: str) -> Verdict:
+        """Keep (and add to the pool) or reject with the rule, score and nearest entry."""
+        rule = heuristic_rejection(candidate)
+        if rule is not None:
+            return Verdict(candidate, rule)
+        decision = self.index.admit(candidate)
+        if decision.kept:
+            return Verdict(candidate, None, pool_index=decision.index)
+        return Verdict(candidate, "rouge_l", score=decision.score, nearest=self.index.text(decision.index))
+
+    def metadata(self, pool_indices: list[int]) -> list[tuple[dict[str, float], float]]:
+        """(most_similar, avg_similarity_score) of each pool entry against the entries before it."""
+        if not pool_indices:
+            return []
+        return [(m.most_similar, float(m.avg_similarity_score)) for m in self.index.member_metadata(pool_indices)]
+
+
+# -- instances ---------------------------------------------------------------------------------
+def invalid_reason(inp: str, out: str) -> str | None:
+    if inp == out:
+        return "input_equals_output"
+    if out == "":
+        return "empty_output"
+    if inp.strip().endswith(":") or out.strip().endswith(":"):
+        return "ends_with_colon"
+    return None
+
+
+def filter_instances(
+    pairs: list[tuple[str, str]], rng: random.Random, *, cap: int = MAX_INSTANCES_PER_TASK
+) -> tuple[list[tuple[str, str]], list[Dropped]]:
+    """Invalid pairs out; a task whose non-empty input maps to two outputs loses everything
+    (the model contradicted itself); exact duplicates out (first occurrence kept, so the result
+    never depends on hash order); then `rng.sample` down to `cap` pairs.
+
+    `rng.sample` is called even when nothing needs dropping, because upstream does so and its
+    draws shift the stream used later for finetuning templates.
+    """
+    dropped: list[Dropped] = []
+    valid = []
+    for p in pairs:
+        if invalid_reason(*p) is not None:
+            dropped.append(Dropped({"input": p[0], "output": p[1]}, "invalid_instance"))
+        else:
+            valid.append(p)
+    outputs_by_input: dict[str, str] = {}
+    conflict = False
+    for inp, out in valid:
+        if inp == "":
+            continue
+        if inp in outputs_by_input and outputs_by_input[inp] != out:
+            conflict = True
+            break
+        outputs_by_input.setdefault(inp, out)
+    if conflict:
+        dropped += [Dropped({"input": i, "output": o}, "conflicting_outputs") for i, o in valid]
+        valid = []
+    unique = list(dict.fromkeys(valid))
+    seen: set = set()
+    for p in valid:
+        if p in seen:
+            dropped.append(Dropped({"input": p[0], "output": p[1]}, "duplicate"))
+        seen.add(p)
+    chosen = rng.sample(unique, min(len(unique), cap))
+    chosen_set = set(chosen)
+    dropped += [Dropped({"input": i, "output": o}, "over_cap") for i, o in unique if (i, o) not in chosen_set]
+    return chosen, dropped

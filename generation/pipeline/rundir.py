@@ -1,0 +1,104 @@
+"""The run directory's files (docs/run-directory.md) and the request log they derive from.
+
+`requests.jsonl` is the source of truth: every prompt and raw response, appended as soon as a
+round returns. Everything else (kept instructions, labels, instances, rejections, finetuning
+data) is re-derived from it by the pure filters, which is what makes resume, SIGKILL safety
+and offline replay one mechanism instead of three.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..jsonl import iter_jsonl
+
+CLF_TEMPLATE = "template_1"
+
+
+def now() -> str:
+    return str(_dt.datetime.now())
+
+
+def model_slug(model: str) -> str:
+    """A file-name-safe model name for is_clf_or_not_<model>_<template>.jsonl."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", model.rstrip("/").split("/")[-1]).strip("-") or "model"
+
+
+_FILES = {
+    "manifest": "manifest.json",
+    "requests": "requests.jsonl",
+    "rejected": "rejected.jsonl",
+    "instructions": "machine_generated_instructions.jsonl",
+    "instances": "machine_generated_instances.jsonl",
+    "all_instances": "all_generated_instances.jsonl",
+    "finetuning": "finetuning",
+}
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where each file of a run directory lives (names: docs/run-directory.md)."""
+
+    root: Path
+    manifest: Path = field(init=False)
+    requests: Path = field(init=False)
+    rejected: Path = field(init=False)
+    instructions: Path = field(init=False)
+    instances: Path = field(init=False)
+    all_instances: Path = field(init=False)
+    finetuning: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        for attr, name in _FILES.items():
+            object.__setattr__(self, attr, Path(self.root) / name)
+
+    def clf_file(self, model: str) -> Path:
+        return self.root / f"is_clf_or_not_{model_slug(model)}_{CLF_TEMPLATE}.jsonl"
+
+
+def load_requests(path: Path) -> list[dict]:
+    """The request log, tolerating a line torn by a crash at the very end."""
+    if not path.exists():
+        return []
+    return [rec for _, rec in iter_jsonl(path, allow_torn_tail=True)]
+
+
+def read_manifest(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except json.JSONDecodeError:
+        from ..errors import InputError
+
+        raise InputError("manifest is not valid JSON", file=path) from None
+
+
+def settings_hash(hashed: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("selfinstruct", "transformers", "openai", "torch", "datasets", "rouge-score"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out

@@ -1,0 +1,50 @@
+"""The instruction filter in both profiles: heuristics, then ROUGE-L with > or >= at the threshold."""
+from __future__ import annotations
+
+import pytest
+
+from selfinstruct.generation.pipeline.filters import InstructionFilter
+from selfinstruct.generation.pipeline.heuristics import heuristic_rejection
+from selfinstruct.generation.similarity import rouge_l
+
+
+@pytest.mark.parametrize("text,rule", [
+    ("", "empty"),
+    ("Too short here", "too_short"),
+    (" ".join(["word"] * 151), "too_long"),
+    ("Describe the image in detail please.", "blocked_word"),
+    ("How do I Go To the station quickly?", "blocked_word"),
+    ("Write a program that adds numbers.", "write_a_program"),
+    ("\"Quote\" this sentence back to me.", "starts_with_punctuation"),
+    ("Écris une phrase en français maintenant.", "starts_with_non_ascii"),
+    ("Describe the imagery in this poem.", None),
+])
+def test_heuristics(text, rule):
+    assert heuristic_rejection(text) == rule
+
+
+def test_threshold_strict_vs_inclusive():
+    seed = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
+    # 7 of 10 tokens shared with equal lengths: ROUGE-L F = 0.7 exactly
+    cand = "alpha beta gamma delta epsilon zeta eta one two three"
+    assert rouge_l(seed, cand) == pytest.approx(0.7)
+    score = rouge_l(seed, cand)
+    upstream = InstructionFilter([seed], threshold=score, inclusive=False)
+    default = InstructionFilter([seed], threshold=score, inclusive=True)
+    assert upstream.judge(cand.capitalize()).kept  # exactly at the threshold: kept upstream
+    v = default.judge(cand.capitalize())
+    assert not v.kept and v.rule == "rouge_l" and v.score == pytest.approx(score) and v.nearest == seed
+
+
+def test_pool_grows_within_a_response_and_metadata_is_against_the_earlier_pool():
+    f = InstructionFilter(["Write a poem about the sea."], threshold=0.7)
+    a = f.judge("Tell me a story about a brave knight.")
+    b = f.judge("Tell me a story about a brave knight today.")  # near-copy of a, kept a moment ago
+    assert a.kept and not b.kept and b.nearest == "Tell me a story about a brave knight."
+    c = f.judge("List the planets of the solar system.")
+    (ms_a, avg_a), (ms_c, avg_c) = f.metadata([a.pool_index, c.pool_index])
+    assert list(ms_a) == ["Write a poem about the sea."]
+    assert set(ms_c) == {"Write a poem about the sea.", "Tell me a story about a brave knight."}
+    assert avg_c == pytest.approx((rouge_l("Write a poem about the sea.", c.candidate)
+                                   + rouge_l(a.candidate, c.candidate)) / 2)
+    assert f.judge("Draw a map of the city for me.").rule == "blocked_word"
