@@ -69,6 +69,7 @@ def make_backend(config: BackendConfig) -> LanguageModel:
                 timeout=config.timeout,
                 max_retries=config.max_retries,
                 price_table=config.price_table,
+                prompts_per_request=getattr(config, "prompts_per_request", 1) or 1,
                 **_retry_delays_from_env(),
             )
         except ValueError as exc:

@@ -20,6 +20,11 @@ fault of each request), `fault_counts`, `auth_headers` (so a test can check the 
 `max_in_flight` (the most requests served at once). `require_api_key` answers 401 to any other
 key. Nothing is written to stderr (no access log), so the key cannot leak from here.
 
+A completions request whose `prompt` is a list of strings gets `n` choices per prompt, choice j
+of prompt i at index i*n + j, as OpenAI and vLLM answer it; the responder sees one prompt at a
+time. Faults apply to the whole request. `accept_list_prompts=False` answers a list prompt with
+400, as some servers do.
+
 Token counting is by whitespace-separated words: the server is a protocol double, not a model.
 """
 from __future__ import annotations
@@ -125,6 +130,7 @@ class LocalServer:
         retry_after: float = 1.0,
         slow_seconds: float = 5.0,
         require_api_key: str | None = None,
+        accept_list_prompts: bool = True,
     ) -> None:
         self.responder = responder or default_responder
         self.latency = latency
@@ -137,6 +143,7 @@ class LocalServer:
         self.retry_after = retry_after
         self.slow_seconds = slow_seconds
         self.require_api_key = require_api_key
+        self.accept_list_prompts = accept_list_prompts
         self._rng = random.Random(seed)
         self._script: deque[str | None] = deque()
         self._lock = threading.Lock()
@@ -222,39 +229,29 @@ class LocalServer:
         return str(out), None
 
     def build_response(self, path: str, body: dict, fault: str | None) -> dict:
+        """The JSON answer. A completions `prompt` given as a list of strings is answered the way
+        OpenAI and vLLM do: `n` choices per prompt, choice j of prompt i at index i*n + j, each
+        made by the responder from a body whose "prompt" is that one string (so responders never
+        see lists), with stop sequences applied per choice and usage summed over the prompts."""
         chat = path.endswith("/chat/completions")
         stop = body.get("stop") or []
         if isinstance(stop, str):
             stop = [stop]
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 16
         n = int(body.get("n") or 1)
+        prompt = body.get("prompt")
+        if not chat and isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+            bodies = [{**body, "prompt": p} for p in prompt]
+        else:
+            bodies = [body]
         choices = []
-        completion_tokens = 0
-        for i in range(n):
-            text, finish = self._respond_choice(body, i)
-            text, stopped = apply_stop(text, stop)
-            text, cut = truncate_tokens(text, int(max_tokens))
-            if fault == "length":
-                text, cut = truncate_tokens(text, max(1, count_tokens(text) // 2))[0], True
-            if cut:
-                finish = "length"
-            elif stopped or finish is None:
-                finish = "stop"
-            completion_tokens += count_tokens(text)
-            logprobs = None
-            if body.get("logprobs"):
-                toks = text.split()
-                if chat:
-                    logprobs = {"content": [{"token": t, "logprob": -1.0, "bytes": None, "top_logprobs": []} for t in toks]}
-                else:
-                    logprobs = {"tokens": toks, "token_logprobs": [-1.0] * len(toks),
-                                "top_logprobs": [{t: -1.0} for t in toks], "text_offset": list(range(len(toks)))}
-            if chat:
-                choices.append({"index": i, "message": {"role": "assistant", "content": text},
-                                "finish_reason": finish, "logprobs": logprobs})
-            else:
-                choices.append({"index": i, "text": text, "finish_reason": finish, "logprobs": logprobs})
-        prompt_tokens = count_tokens(_prompt_text(body))
+        completion_tokens = prompt_tokens = 0
+        for i, sub in enumerate(bodies):
+            prompt_tokens += count_tokens(_prompt_text(sub))
+            for j in range(n):
+                choice, tokens = self._build_choice(sub, j, i * n + j, chat, stop, int(max_tokens), fault)
+                choices.append(choice)
+                completion_tokens += tokens
         return {
             "id": f"cmpl-{len(self.received)}",
             "object": "chat.completion" if chat else "text_completion",
@@ -264,6 +261,33 @@ class LocalServer:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }
+
+    def _build_choice(self, body: dict, j: int, index: int, chat: bool, stop: list, max_tokens: int,
+                      fault: str | None) -> tuple[dict, int]:
+        """Choice j for one prompt, placed at `index` in the answer; returns it and its tokens."""
+        text, finish = self._respond_choice(body, j)
+        text, stopped = apply_stop(text, stop)
+        text, cut = truncate_tokens(text, max_tokens)
+        if fault == "length":
+            text, cut = truncate_tokens(text, max(1, count_tokens(text) // 2))[0], True
+        if cut:
+            finish = "length"
+        elif stopped or finish is None:
+            finish = "stop"
+        logprobs = None
+        if body.get("logprobs"):
+            toks = text.split()
+            if chat:
+                logprobs = {"content": [{"token": t, "logprob": -1.0, "bytes": None, "top_logprobs": []} for t in toks]}
+            else:
+                logprobs = {"tokens": toks, "token_logprobs": [-1.0] * len(toks),
+                            "top_logprobs": [{t: -1.0} for t in toks], "text_offset": list(range(len(toks)))}
+        if chat:
+            choice = {"index": index, "message": {"role": "assistant", "content": text},
+                      "finish_reason": finish, "logprobs": logprobs}
+        else:
+            choice = {"index": index, "text": text, "finish_reason": finish, "logprobs": logprobs}
+        return choice, count_tokens(text)
 
 
 class _Server(ThreadingHTTPServer):
@@ -355,6 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, b'{"id": "cmpl-x", "choices": [{"text": "unterminated')
         if "messages" not in body and "prompt" not in body:
             return self._error(400, "missing prompt or messages", "invalid_request_error")
+        if not srv.accept_list_prompts and isinstance(body.get("prompt"), list):
+            return self._error(400, "prompt must be a string", "invalid_request_error")
         response = srv.build_response(path, body, fault)
         if fault == "empty_choices":
             response["choices"] = []

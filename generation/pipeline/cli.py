@@ -18,7 +18,7 @@ STEP_NAMES = ("bootstrap", "classify", "instances", "finetune")
 # settings that a single-step command takes from the manifest unless given explicitly
 _INHERITED = ("num_instructions", "profile", "seed", "finetune_seed", "threshold", "framing", "concurrency",
               "classification_only", "include_seed_instances", "seed_tasks", "max_cost", "max_tokens",
-              "request_max_tokens")
+              "request_max_tokens", "prompts_per_request")
 _INHERITED_MODEL = ("model", "backend", "api", "base_url", "batch_size", "device")
 
 
@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="total token budget (prompt + completion) for the run; stops after the round in flight")
     g.add_argument("--request-max-tokens", type=int, default=None,
                    help="cap every request's max_tokens (the method's are 1024 / 3 / 300-350); for small local models")
+    g.add_argument("--prompts-per-request", type=int, default=1, metavar="K",
+                   help="pack up to K completions prompts with the same parameters into one request as a list "
+                        "prompt (OpenAI, vLLM; cuts client CPU per prompt; chat cannot pack; default 1)")
     g.add_argument("--force", action="store_true", help="resume even though the settings differ from the run's")
     _add_filter_arguments(g)
     add_model_arguments(g)
@@ -96,7 +99,7 @@ def _generate(args: argparse.Namespace) -> int:
     manifest = read_manifest(RunPaths(out).manifest)
     defaults = {"num_instructions": None, "profile": "default", "seed": 42, "finetune_seed": 123, "threshold": 0.7,
                 "framing": "auto", "concurrency": 16, "classification_only": False, "include_seed_instances": True,
-                "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "model": "smollm2", "backend": "auto",
+                "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "prompts_per_request": 1, "model": "smollm2", "backend": "auto",
                 "api": "auto", "base_url": None, "batch_size": 8, "device": None}
     if args.step is not None:
         if manifest is None and args.step != "bootstrap":
@@ -109,13 +112,16 @@ def _generate(args: argparse.Namespace) -> int:
         raise InputError("required for a new run", field="--num-instructions")
     if args.concurrency < 1:
         raise InputError("must be >= 1", field="--concurrency")
+    if args.prompts_per_request < 1:
+        raise InputError("must be >= 1", field="--prompts-per-request")
     seeds, seed_path, sha = _seed_info(args.seed_tasks)
     settings = GenerateSettings(
         num_instructions=args.num_instructions, profile=args.profile, seed=args.seed,
         finetune_seed=args.finetune_seed, threshold=args.threshold, framing=args.framing,
         concurrency=args.concurrency, classification_only=args.classification_only,
         include_seed_instances=args.include_seed_instances, max_cost=args.max_cost, max_tokens=args.max_tokens,
-        request_max_tokens=args.request_max_tokens, seed_tasks=seed_path, seed_tasks_sha256=sha)
+        request_max_tokens=args.request_max_tokens, prompts_per_request=args.prompts_per_request,
+        seed_tasks=seed_path, seed_tasks_sha256=sha)
     config: BackendConfig = config_from_args(args)
     steps = STEP_NAMES if args.step is None else (args.step,)
     engine = Engine(out, settings, config, seeds, force=args.force, progress=args.progress)

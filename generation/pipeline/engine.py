@@ -61,6 +61,7 @@ class GenerateSettings:
     max_cost: float | None = None
     max_tokens: int | None = None  # total token budget for the run dir
     request_max_tokens: int | None = None  # cap on each request's max_tokens (small local models)
+    prompts_per_request: int = 1  # completions prompts packed into one HTTP request (OpenAI-compatible)
     seed_tasks: str | None = None
     seed_tasks_sha256: str | None = None
 
@@ -94,6 +95,8 @@ def hashed_settings(settings: GenerateSettings, profile: Profile, config: Backen
         d["round_size"] = settings.concurrency
     if settings.request_max_tokens is not None:
         d["request_max_tokens"] = settings.request_max_tokens
+    if settings.prompts_per_request > 1:  # it groups the step-1 sampling seeds (see _bootstrap_params)
+        d["prompts_per_request"] = settings.prompts_per_request
     return d
 
 
@@ -235,6 +238,8 @@ class Engine:
             from ..lm.factory import make_backend
 
             self.lm = make_backend(self.config)
+            if self.settings.prompts_per_request > 1 and hasattr(self.lm, "prompts_per_request"):
+                self.lm.prompts_per_request = self.settings.prompts_per_request
             self._own_lm = True
         return self.lm
 
@@ -265,7 +270,10 @@ class Engine:
         return max_tokens if cap is None else max(1, min(max_tokens, cap))
 
     def _bootstrap_params(self, request_idx: int) -> SamplingParams:
-        seed = None if self.profile.single_rng_stream else request_seed(self.settings.seed, request_idx)
+        # Only requests with equal params can share an HTTP request, so with packing the K
+        # consecutive requests of a pack share one seed (a server seeds each prompt of a list).
+        k = max(1, self.settings.prompts_per_request)
+        seed = None if self.profile.single_rng_stream else request_seed(self.settings.seed, request_idx // k if k > 1 else request_idx)
         return SamplingParams(max_tokens=self._cap(1024), temperature=0.7, top_p=0.5, frequency_penalty=0.0,
                               presence_penalty=2.0, stop=self.profile.bootstrap_stop, n=1,
                               logprobs=1 if self.framing == "completion" else None, seed=seed)
