@@ -158,7 +158,8 @@ class Engine:
         self.num_prompt = min(num_prompt, len(self.seed_instructions))
         self.num_machine = load_prompt_data("bootstrap")["num_machine_instructions"]
         self.filter = InstructionFilter(self.seed_instructions, threshold=self.settings.threshold,
-                                        inclusive=self.profile.inclusive_threshold, index_factory=self.index_factory)
+                                        inclusive=self.profile.inclusive_threshold, index_factory=self.index_factory,
+                                        top_k_order="upstream" if self.profile.upstream_top_k_order else "stable")
         self.machine: list[str] = []
         self.kept: list[dict] = []
         self.boot_rejected: list[dict] = []

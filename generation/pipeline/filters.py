@@ -37,15 +37,27 @@ class InstructionFilter:
     (`most_similar`, `avg_similarity_score`: scores against the pool as it was when the
     instruction was kept) come afterwards from `metadata`, in one batch per round, because
     they need a score against every pool entry and batching that is several times cheaper.
+
+    `top_k_order` is how `most_similar` orders equal scores: "upstream" (numpy's unstable
+    argsort, reproduced bit for bit; a full sort of the pool per record) or "stable" (ties by
+    pool index; a partial selection, several times cheaper against a big pool).
     """
 
     def __init__(self, seed_instructions: list[str], *, threshold: float = 0.7, inclusive: bool = False,
-                 index_factory=None) -> None:
+                 index_factory=None, top_k_order: str = "upstream") -> None:
+        from ..similarity.metadata import ORDERS
+
+        if top_k_order not in ORDERS:
+            raise ValueError(f"unknown top-k order {top_k_order!r}; expected one of {ORDERS}")
         if index_factory is None:
             from ..similarity import RougeLIndex as index_factory
         self.threshold = threshold
         self.inclusive = inclusive
+        self.top_k_order = top_k_order
         self.index = index_factory(seed_instructions, threshold=threshold, inclusive=inclusive)
+        track = getattr(self.index, "track_metadata", None)  # metadata is asked for every round
+        if track is not None:
+            track()
 
     def judge(self, candidate: str) -> Verdict:
         """Keep (and add to the pool) or reject with the rule, score and nearest entry."""
@@ -61,7 +73,8 @@ class InstructionFilter:
         """(most_similar, avg_similarity_score) of each pool entry against the entries before it."""
         if not pool_indices:
             return []
-        return [(m.most_similar, float(m.avg_similarity_score)) for m in self.index.member_metadata(pool_indices)]
+        metadata = self.index.member_metadata(pool_indices, order=self.top_k_order)
+        return [(m.most_similar, float(m.avg_similarity_score)) for m in metadata]
 
 
 # -- instances ---------------------------------------------------------------------------------

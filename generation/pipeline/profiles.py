@@ -40,6 +40,8 @@ class Profile:
     batch_max_tokens: bool
     # stop accepting at exactly --num-instructions (upstream keeps the whole last request)
     trim_to_target: bool
+    # most_similar tie order: numpy's unstable full argsort (upstream) or ties by pool index
+    upstream_top_k_order: bool
 
 
 UPSTREAM = Profile(
@@ -57,6 +59,7 @@ UPSTREAM = Profile(
     lenient_yes=False,
     batch_max_tokens=True,
     trim_to_target=False,
+    upstream_top_k_order=True,
 )
 
 DEFAULT = Profile(
@@ -75,6 +78,7 @@ DEFAULT = Profile(
     lenient_yes=True,
     batch_max_tokens=False,
     trim_to_target=True,
+    upstream_top_k_order=False,
 )
 
 PROFILES = {p.name: p for p in (DEFAULT, UPSTREAM)}

@@ -12,8 +12,10 @@ Every score it reports is rouge_score's rougeL F-measure, bit for bit; only the 
   one of the query's n - alpha + 1 rarest elements (prefix filtering); probing a few more rare
   elements gives a per-document hit count that bounds its overlap from above. Only survivors
   get an LCS.
-* Top-k and mean need every score, so they run rapidfuzz's `cdist` over the pool, in blocks,
-  across a process pool when the batch is big enough to pay for it (see metadata.py).
+* Top-k and mean need every score, so they run rapidfuzz's `cdist` over the pool (cached in a
+  frequency-relabelled form), in blocks, on rapidfuzz's threads or a process pool when the batch
+  is big enough to pay for it; the top-k is a full argsort only where upstream's tie order must
+  be reproduced (see metadata.py).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-from .metadata import SimilarityMetadata, collapse_top_k, upstream_top_indices
+from .metadata import RelabeledPool, SimilarityMetadata, collapse_top_k, top_indices
 from .scoring import fmeasure, fmeasure_array
 from .tokenize import tokenize
 
@@ -95,6 +97,7 @@ class RougeLIndex:
         self._lens = array("q")  # token count of each entry (numpy views it without copying)
         self._as_lists = False
         self._row_cache: tuple[str, int, np.ndarray] | None = None
+        self._relabeled = RelabeledPool()  # metadata_batch's pool codes, kept in step with adds
         for text in texts:
             self.add(text)
 
@@ -146,9 +149,19 @@ class RougeLIndex:
                 postings[key] = array("i", (d,))
             else:
                 posting.append(d)
+        if self._relabeled.eager:
+            self._relabeled.sync(self._codes, self._vocab, self._doc_freq)
 
     def extend(self, texts: Iterable[str]) -> list[int]:
         return [self.add(t) for t in texts]
+
+    def track_metadata(self) -> None:
+        """Keep the pool's relabelled form (see `metadata_batch`) up to date on every `add` from
+        now on, for callers that ask for metadata every round: a bulk-loaded pool (a resumed
+        run) then costs no catch-up in the first round. About 10 us per add on the bench corpus,
+        re-rankings at each doubling included (0.5 s over 50k adds)."""
+        self._relabeled.eager = True
+        self._relabeled.sync(self._codes, self._vocab, self._doc_freq)
 
     # -- near-duplicate test --------------------------------------------------------------------
     def is_near_duplicate(self, text: str, threshold: float | None = None, inclusive: bool | None = None) -> bool:
@@ -209,46 +222,50 @@ class RougeLIndex:
         """Score against each of the first `upto` entries (all by default), float64, pool order."""
         return self._row(self._query(text), text, upto).copy()
 
-    def top_k(self, text: str, k: int = 10) -> list[tuple[int, float]]:
-        """The k most similar entries, in upstream's order: `np.argsort(scores)[-k:][::-1]`.
+    def top_k(self, text: str, k: int = 10, order: str = "upstream") -> list[tuple[int, float]]:
+        """The k most similar entries, best first.
 
-        numpy's default argsort is not stable, so among equal scores the order is whatever that
-        call gives; calling it on the same float64 array is the only way to match upstream's
-        records, so that is what happens here (see docs/similarity.md).
+        order="upstream": upstream's `np.argsort(scores)[-k:][::-1]`. numpy's default argsort is
+        not stable, so among equal scores the order is whatever that call gives; calling it on
+        the same float64 array is the only way to match upstream's records (docs/similarity.md).
+        order="stable": the same scores, ties by lower pool index, without a full sort.
         """
         row = self._row(self._query(text), text)
-        return [(int(i), float(row[i])) for i in upstream_top_indices(row, k)]
+        return [(int(i), float(row[i])) for i in top_indices(row, k, order)]
 
-    def most_similar(self, text: str, k: int = 10) -> dict[str, float]:
+    def most_similar(self, text: str, k: int = 10, order: str = "upstream") -> dict[str, float]:
         """Upstream's `most_similar` field: top-k as {text: score}, duplicate texts collapsed."""
-        return collapse_top_k(self._texts, self.top_k(text, k))
+        return collapse_top_k(self._texts, self.top_k(text, k, order))
 
     def mean_score(self, text: str) -> float:
         """Upstream's `avg_similarity_score`: `np.mean` over the whole pool (0.0 if empty)."""
         row = self._row(self._query(text), text)
         return float(np.mean(row)) if len(row) else 0.0
 
-    def metadata(self, text: str, k: int = 10) -> SimilarityMetadata:
+    def metadata(self, text: str, k: int = 10, order: str = "upstream") -> SimilarityMetadata:
         from .metadata import metadata_from_row
 
-        return metadata_from_row(self._texts, self._row(self._query(text), text), k)
+        return metadata_from_row(self._texts, self._row(self._query(text), text), k, order)
 
     def metadata_batch(self, texts: Sequence[str], *, k: int = 10, upto: int | Sequence[int] | None = None,
                        workers: int | None = None, progress: bool = False,
-                       stats: dict | None = None) -> list[SimilarityMetadata]:
+                       stats: dict | None = None, order: str = "upstream") -> list[SimilarityMetadata]:
         """`metadata` of many texts, each against the first `upto` entries (per text or all).
 
-        Uses a process pool when the batch is large enough to pay for starting one.
+        One pass of LCS per (text, entry) pair feeds both the mean and the top-k. Runs on
+        rapidfuzz's threads, or a process pool, when the batch is large enough to pay for it.
         """
         from .metadata import batch_metadata
 
-        return batch_metadata(self, texts, k=k, upto=upto, workers=workers, progress=progress, stats=stats)
+        return batch_metadata(self, texts, k=k, upto=upto, workers=workers, progress=progress, stats=stats,
+                              order=order)
 
     def member_metadata(self, indices: Sequence[int], *, k: int = 10, workers: int | None = None,
-                        progress: bool = False, stats: dict | None = None) -> list[SimilarityMetadata]:
+                        progress: bool = False, stats: dict | None = None,
+                        order: str = "upstream") -> list[SimilarityMetadata]:
         """Metadata of pool entry i against entries [0, i): what upstream recorded when it kept i."""
         return self.metadata_batch([self._texts[i] for i in indices], k=k, upto=list(indices),
-                                   workers=workers, progress=progress, stats=stats)
+                                   workers=workers, progress=progress, stats=stats, order=order)
 
     # -- internals ------------------------------------------------------------------------------
     def _resolve(self, threshold: float | None, inclusive: bool | None) -> tuple[float, bool]:
@@ -266,6 +283,10 @@ class RougeLIndex:
                           for key, posting in self._postings.items()}
         self._as_lists = True
         self._row_cache = None
+
+    def _doc_freq(self, symbol) -> int:
+        """How many entries contain the token (its first-occurrence posting's length)."""
+        return len(self._postings.get(symbol, ()))
 
     def _keys(self, symbols: list) -> list:
         """Inverted-index key of each token occurrence: the k-th occurrence of a token is its own

@@ -48,3 +48,27 @@ def test_pool_grows_within_a_response_and_metadata_is_against_the_earlier_pool()
     assert avg_c == pytest.approx((rouge_l("Write a poem about the sea.", c.candidate)
                                    + rouge_l(a.candidate, c.candidate)) / 2)
     assert f.judge("Draw a map of the city for me.").rule == "blocked_word"
+
+
+@pytest.mark.parametrize("order", ["upstream", "stable"])
+def test_round_metadata_orders_ties_by_profile_rule(order):
+    import numpy as np
+
+    seeds = ["write a poem", "write a song", "write a poem", "draw a cat", "write a story"] * 3
+    f = InstructionFilter(seeds, threshold=0.95, top_k_order=order)
+    kept = [f.judge(c) for c in ("Write a letter to my friend.", "Compose a letter for my aunt.")]
+    assert all(v.kept for v in kept)
+    for v, (most_similar, avg) in zip(kept, f.metadata([v.pool_index for v in kept])):
+        pool = [f.index.text(i) for i in range(v.pool_index)]  # the pool when it was kept
+        scores = [rouge_l(p, v.candidate) for p in pool]
+        if order == "stable":  # highest score first, equal scores by pool position
+            ranked = sorted(range(len(pool)), key=lambda i: (-scores[i], i))[:10]
+        else:  # upstream's expression
+            ranked = list(np.argsort(scores)[-10:][::-1])
+        assert list(most_similar.items()) == list({pool[i]: scores[i] for i in ranked}.items())
+        assert avg == float(np.mean(scores))
+
+
+def test_unknown_top_k_order_is_rejected():
+    with pytest.raises(ValueError, match="top-k order"):
+        InstructionFilter(["Write a poem about the sea."], top_k_order="random")
