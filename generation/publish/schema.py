@@ -132,15 +132,15 @@ def features(name: str):
     """The `datasets.Features` of a config (imported lazily: `datasets` is slow to import)."""
     import datasets as ds
 
-    string, boolean, f32 = ds.Value("string"), ds.Value("bool"), ds.Value("float32")
+    string, boolean, f64 = ds.Value("string"), ds.Value("bool"), ds.Value("float64")
     pair = {"input": string, "output": string}
     prompt_completion = {"prompt": string, "completion": string}
     table = {
         "instances": {"instruction_id": string, "instruction": string, "input": string, "output": string,
                       "is_classification": boolean},
         "instructions": {"id": string, "instruction": string, "is_classification": boolean,
-                         "most_similar": ds.List({"instruction": string, "score": f32}),
-                         "avg_similarity_score": f32},
+                         "most_similar": ds.List({"instruction": string, "score": f64}),
+                         "avg_similarity_score": f64},
         "finetuning": prompt_completion,
         "messages": {"id": string, "messages": ds.List({"role": string, "content": string})},
         "seed_tasks": {"id": string, "name": string, "instruction": string, "instances": ds.List(pair),
