@@ -31,6 +31,12 @@ def published(tmp_path_factory, upstream_seed_file):
     return run, folder
 
 
+def _cache(folder) -> str:
+    """A private `datasets` cache beside this run: the shared cache can serve an earlier,
+    different build of a same-shaped folder, and then the assertions would not read this one."""
+    return str(folder.parent / "hf-cache")
+
+
 def _jsonl(path):
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
@@ -38,7 +44,7 @@ def _jsonl(path):
 def test_packaged_instructions_equal_the_run(published):
     run, folder = published
     kept = _jsonl(run / "machine_generated_instructions.jsonl")
-    rows = load_dataset(str(folder), "instructions")["train"]
+    rows = load_dataset(str(folder), "instructions", cache_dir=_cache(folder))["train"]
     assert [r["instruction"] for r in rows] == [k["instruction"] for k in kept]
     for row, record in zip(rows, kept):
         assert row["avg_similarity_score"] == record["avg_similarity_score"]
@@ -48,12 +54,12 @@ def test_packaged_instructions_equal_the_run(published):
 def test_packaged_instances_and_finetuning_equal_the_run(published):
     run, folder = published
     instances = _jsonl(run / "all_generated_instances.jsonl")
-    rows = load_dataset(str(folder), "instances")["train"]
+    rows = load_dataset(str(folder), "instances", cache_dir=_cache(folder))["train"]
     assert sorted((r["instruction"], r["input"], r["output"]) for r in rows) == \
         sorted((i["instruction"], i["input"], i["output"]) for i in instances)
     finetuning = _jsonl(run / "finetuning" / "finetuning_prompt_completion.jsonl")
-    assert load_dataset(str(folder), "finetuning")["train"].num_rows == len(finetuning) > 0
-    assert load_dataset(str(folder), "messages")["train"].num_rows == len(finetuning)
+    assert load_dataset(str(folder), "finetuning", cache_dir=_cache(folder))["train"].num_rows == len(finetuning) > 0
+    assert load_dataset(str(folder), "messages", cache_dir=_cache(folder))["train"].num_rows == len(finetuning)
 
 
 def test_key_reaches_no_file(published):
