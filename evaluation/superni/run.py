@@ -2,17 +2,15 @@
 metrics.json, report.md, per_category.png and manifest.json in one output folder."""
 from __future__ import annotations
 
-import platform
-
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.jsonl import write_json, write_jsonl
+from selfinstruct.generation.provenance import software_versions
 
 from .data import DEFAULT_MAX_INSTANCES, load_tasks, reference_rows
 from .files import PredictionLog, read_predictions, read_references
@@ -41,14 +39,8 @@ class RunOptions:
     progress: bool = True
 
 
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("selfinstruct", "torch", "transformers", "openai", "rouge-score", "nltk", "evaluate"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+def versions() -> dict[str, str | None]:
+    return software_versions("rouge-score", "nltk", "evaluate")
 
 
 def _check_resume(out: Path, settings: dict) -> None:

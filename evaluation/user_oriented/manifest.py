@@ -2,24 +2,16 @@
 what produced a file (settings without secrets, software versions, counts, tokens, cost)."""
 from __future__ import annotations
 
-import platform
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 from selfinstruct.generation.jsonl import write_json
+from selfinstruct.generation.provenance import software_versions as core_software_versions
 
-_PACKAGES = ("selfinstruct", "openai", "transformers", "torch", "numpy", "matplotlib")
 
 
-def software_versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
+def software_versions() -> dict[str, str | None]:
+    return core_software_versions("matplotlib")
 
 
 def manifest_path(out: str | Path) -> Path:

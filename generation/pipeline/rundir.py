@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import platform
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..jsonl import iter_jsonl
+from ..provenance import software_versions
 
 CLF_TEMPLATE = "template_1"
 
@@ -93,12 +93,4 @@ def file_sha256(path: Path) -> str:
 
 
 def versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in ("selfinstruct", "transformers", "openai", "torch", "datasets", "rouge-score"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+    return software_versions("rouge-score", "rapidfuzz")
