@@ -102,7 +102,8 @@ def build_folder(run_dir: str | Path, out: str | Path, *, seeds: str | Path | No
         raise InputError("the output folder must not be inside the run directory", file=out)
     manifest = read_manifest(run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    _remove_abandoned_builds(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
     try:
         result = _build_into(sd, run_dir, tmp, manifest=manifest, seeds=None if seeds is None else Path(seeds),
                              pretty_name=pretty_name or f"Self-Instruct data: {run_dir.name}", license=license,
@@ -113,6 +114,29 @@ def build_folder(run_dir: str | Path, out: str | Path, *, seeds: str | Path | No
         raise
     result.folder = out
     return result
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _remove_abandoned_builds(out: Path) -> None:
+    """Delete temp folders of earlier builds of `out` whose process is gone (killed mid-build).
+
+    The builder's pid is part of the temp folder's name, so a build that is still running in
+    another process is never touched.
+    """
+    prefix = f".{out.name}.building-"
+    for sibling in out.parent.glob(f"{prefix}*"):
+        pid = sibling.name[len(prefix):].split("-", 1)[0]
+        if sibling.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(sibling, ignore_errors=True)
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

@@ -128,7 +128,8 @@ def test_bad_line_fails_cleanly_and_keeps_the_old_folder(make_run, tmp_path, cap
 
 
 def test_killed_build_leaves_no_output(run_dir, tmp_path):
-    """SIGKILL mid-build: --out never appears half-written (only a hidden temp sibling may remain)."""
+    """SIGKILL mid-build: --out never appears half-written; the abandoned temp sibling is removed
+    by the next build."""
     out = tmp_path / "killed"
     code = ("import sys, selfinstruct.generation.publish.folder as f\n"
             "orig = f.write_plots\n"
@@ -141,4 +142,16 @@ def test_killed_build_leaves_no_output(run_dir, tmp_path):
                           env=dict(os.environ, MPLBACKEND="Agg"))
     assert proc.returncode == -9
     assert not out.exists()
-    assert all(name.startswith(".killed.building-") for name in _siblings(out))
+    leftovers = _siblings(out)
+    assert leftovers and all(name.startswith(".killed.building-") for name in leftovers)
+    # the next build clears what the killed one abandoned, and only that
+    assert main(["dataset", "build", str(run_dir), "--out", str(out), "--no-progress"]) == 0
+    assert (out / "README.md").is_file() and _siblings(out) == []
+
+
+def test_a_running_builds_temp_folder_is_left_alone(run_dir, tmp_path):
+    out = tmp_path / "busy"
+    live = tmp_path / f".busy.building-{os.getpid()}-inprogress"  # this process is alive
+    live.mkdir()
+    assert main(["dataset", "build", str(run_dir), "--out", str(out), "--no-progress"]) == 0
+    assert live.is_dir() and (out / "README.md").is_file()
