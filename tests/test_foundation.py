@@ -115,3 +115,16 @@ def test_atomic_files_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_one_cache_rule_for_models_and_downloads(tmp_path, monkeypatch):
+    from selfinstruct.evaluation.superni.download import default_cache_dir
+    from selfinstruct.generation.cache import cache_root
+    from selfinstruct.generation.lm.embedded import models_dir
+
+    monkeypatch.delenv("SELFINSTRUCT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "selfinstruct"
+    monkeypatch.setenv("SELFINSTRUCT_CACHE", str(tmp_path / "mine"))
+    assert models_dir() == tmp_path / "mine" / "models"
+    assert default_cache_dir() == tmp_path / "mine" / "superni" / "natural-instructions"

@@ -8,15 +8,12 @@ interrupted or corrupt download never leaves a file that looks finished.
 from __future__ import annotations
 
 import os
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.client import HTTPException
 from pathlib import Path
 
+from selfinstruct.generation.cache import cache_root, fetch_bytes
 from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.jsonl import atomic_writer
 
@@ -27,9 +24,7 @@ BASE_URL_ENV = "SELFINSTRUCT_SUPERNI_BASE_URL"
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("SELFINSTRUCT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "selfinstruct")
-    return Path(root) / "superni" / "natural-instructions"
+    return cache_root() / "superni" / "natural-instructions"
 
 
 def default_base_url() -> str:
@@ -44,24 +39,6 @@ class DownloadReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _fetch(url: str, *, timeout: float, retries: int) -> bytes:
-    """GET with retries on transient failures (connection errors, short reads, 5xx)."""
-    last = ""
-    for attempt in range(retries + 1):
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only, checked by caller
-                return resp.read()
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-            if exc.code < 500 and exc.code != 429:
-                break
-        except (urllib.error.URLError, HTTPException, OSError) as exc:
-            last = f"{exc.__class__.__name__}: {exc}"
-        if attempt < retries:
-            time.sleep(min(0.2 * 2 ** attempt, 2.0))
-    raise OSError(last or "download failed")
-
-
 def _cached_ok(path: Path) -> bool:
     try:
         load_task(path, max_instances=None)
@@ -74,7 +51,7 @@ def _get_task(name: str, cache_dir: Path, base_url: str, timeout: float, retries
     path = cache_dir / TASKS_DIR / f"{name}.json"
     if path.exists() and _cached_ok(path):
         return "skipped"
-    data = _fetch(f"{base_url}/tasks/{name}.json", timeout=timeout, retries=retries)
+    data = fetch_bytes(f"{base_url}/tasks/{name}.json", timeout=timeout, retries=retries)
     parse_task_bytes(data, name, Path(f"{base_url}/tasks/{name}.json"), max_instances=None)
     with atomic_writer(path, "wb") as fh:
         fh.write(data)
@@ -90,7 +67,7 @@ def ensure_split(cache_dir: Path, base_url: str, *, timeout: float = 60, retries
             pass
     url = f"{base_url}/{TEST_SPLIT.as_posix()}"
     try:
-        data = _fetch(url, timeout=timeout, retries=retries)
+        data = fetch_bytes(url, timeout=timeout, retries=retries)
     except OSError as exc:
         raise InputError(f"could not download the test split ({exc})", file=url) from None
     with atomic_writer(path, "wb") as fh:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from selfinstruct.generation.cache import cache_root, fetch_bytes
 from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.jsonl import atomic_writer
 
@@ -24,7 +23,6 @@ DEFAULT_BASE_URL = "https://raw.githubusercontent.com/yizhongw/self-instruct/mai
 RELATIVE_PATH = "human_eval/user_oriented_instructions.jsonl"
 FILE_NAME = "user_oriented_instructions.jsonl"
 BASE_URL_ENV = "SELFINSTRUCT_USER_ORIENTED_BASE_URL"
-CACHE_ENV = "SELFINSTRUCT_CACHE"
 
 
 @dataclass(frozen=True)
@@ -90,14 +88,6 @@ def load_tasks_file(path: str | Path, *, expected_count: int | None = EXPECTED_C
     return parse_tasks_bytes(path.read_bytes(), path, expected_count=expected_count)
 
 
-def default_cache_dir() -> Path:
-    """$SELFINSTRUCT_CACHE, else $XDG_CACHE_HOME/selfinstruct, else ~/.cache/selfinstruct."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "selfinstruct"
-
-
 def tasks_url(base_url: str | None = None) -> str:
     base = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     return f"{base.rstrip('/')}/{RELATIVE_PATH}"
@@ -106,16 +96,15 @@ def tasks_url(base_url: str | None = None) -> str:
 def download_tasks(base_url: str | None = None, cache_dir: str | Path | None = None, *,
                    timeout: float = 60.0, force: bool = False) -> Path:
     """Fetch the tasks into the cache (atomically, only after validation) and return the path."""
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else cache_root()
     dest = cache / "user_oriented" / FILE_NAME
     if dest.is_file() and not force:
         load_tasks_file(dest)  # a cached file is re-verified on every use
         return dest
     url = tasks_url(base_url)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (user-chosen URL)
-            data = resp.read()
-    except (urllib.error.URLError, OSError) as exc:
+        data = fetch_bytes(url, timeout=timeout)
+    except OSError as exc:
         raise InputError(f"could not download the user-oriented tasks ({exc}); pass --tasks-file with a "
                          "local copy or --tasks-base-url with a mirror", file=url) from None
     parse_tasks_bytes(data, url)

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import cache_root
 from .config import EMBEDDED_MODEL
 
 log = logging.getLogger("selfinstruct.lm.embedded")
@@ -58,10 +59,8 @@ def embedded_model_location() -> EmbeddedLocation:
     return EmbeddedLocation(None)
 
 
-def cache_root() -> Path:
-    base = os.environ.get("SELFINSTRUCT_CACHE")
-    root = Path(base) if base else Path.home() / ".cache" / "selfinstruct"
-    return root / "models"
+def models_dir() -> Path:
+    return cache_root() / "models"
 
 
 def file_digest(path: Path, chunk: int = 1 << 20) -> str:
@@ -79,7 +78,7 @@ def converted_dir(gguf_path: Path) -> Path:
     the whole file.
     """
     stat = gguf_path.stat()
-    stamp = cache_root() / f".{gguf_path.name}.{stat.st_size}.{int(stat.st_mtime)}.sha256"
+    stamp = models_dir() / f".{gguf_path.name}.{stat.st_size}.{int(stat.st_mtime)}.sha256"
     digest = stamp.read_text().strip() if stamp.is_file() else ""
     if len(digest) != 64:
         digest = file_digest(gguf_path)
@@ -87,7 +86,7 @@ def converted_dir(gguf_path: Path) -> Path:
         tmp = stamp.with_name(stamp.name + f".{os.getpid()}.tmp")
         tmp.write_text(digest)
         os.replace(tmp, stamp)
-    return cache_root() / f"{EMBEDDED_MODEL}-{digest[:16]}"
+    return models_dir() / f"{EMBEDDED_MODEL}-{digest[:16]}"
 
 
 def convert_gguf(gguf_path: Path, target: Path) -> Path:
