@@ -19,7 +19,7 @@ from .errors import InputError
 
 
 def iter_jsonl(path: str | Path, *, allow_torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
-    """Yield (line_number, object) for each non-blank line.
+    """Yield (line_number, object) for each non-blank line of a file.
 
     With `allow_torn_tail`, an unparseable *last* line without a trailing newline is taken to be
     a record a crash cut short, and skipped; anywhere else bad JSON is an `InputError`.
@@ -29,6 +29,12 @@ def iter_jsonl(path: str | Path, *, allow_torn_tail: bool = False) -> Iterator[t
         raise InputError("file not found", file=path)
     with path.open("rb") as fh:
         data = fh.read()
+    yield from iter_jsonl_bytes(data, path, allow_torn_tail=allow_torn_tail)
+
+
+def iter_jsonl_bytes(data: bytes, source: str | Path, *, allow_torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
+    """`iter_jsonl` over bytes already in memory (a download being verified before it is
+    cached); `source` names the file or URL in errors."""
     lines = data.split(b"\n")
     ends_with_newline = data.endswith(b"\n")
     for index, raw in enumerate(lines):
@@ -41,7 +47,7 @@ def iter_jsonl(path: str | Path, *, allow_torn_tail: bool = False) -> Iterator[t
             is_tail = index == len(lines) - 1 and not ends_with_newline
             if allow_torn_tail and is_tail:
                 return
-            raise InputError(f"invalid JSON ({exc.__class__.__name__}: {exc})", file=path, line=number) from None
+            raise InputError(f"invalid JSON ({exc.__class__.__name__}: {exc})", file=source, line=number) from None
 
 
 def read_jsonl(path: str | Path, **kw: Any) -> list[Any]:

@@ -6,14 +6,13 @@ reported as one `InputError` naming file, line and field.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from .errors import InputError
-from .jsonl import write_jsonl
+from .jsonl import iter_jsonl, write_jsonl
 
 DEFAULT_SEED_FILE = "seed_tasks.jsonl"
 
@@ -103,28 +102,21 @@ def load_seed_tasks(path: str | Path | None = None) -> list[SeedTask]:
     tasks: list[SeedTask] = []
     seen_ids: dict[str, int] = {}
     seen_instructions: dict[str, int] = {}
-    with path.open("r", encoding="utf-8") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", file=path, line=line_no) from None
-            task = _parse_record(obj, path, line_no)
-            if task.id in seen_ids:
-                raise InputError(
-                    f"duplicate id {task.id!r} (first on line {seen_ids[task.id]})", file=path, line=line_no, field="id"
-                )
-            key = " ".join(task.instruction.split()).lower()
-            if key in seen_instructions:
-                raise InputError(
-                    f"duplicate instruction (first on line {seen_instructions[key]})",
-                    file=path, line=line_no, field="instruction",
-                )
-            seen_ids[task.id] = line_no
-            seen_instructions[key] = line_no
-            tasks.append(task)
+    for line_no, obj in iter_jsonl(path):
+        task = _parse_record(obj, path, line_no)
+        if task.id in seen_ids:
+            raise InputError(
+                f"duplicate id {task.id!r} (first on line {seen_ids[task.id]})", file=path, line=line_no, field="id"
+            )
+        key = " ".join(task.instruction.split()).lower()
+        if key in seen_instructions:
+            raise InputError(
+                f"duplicate instruction (first on line {seen_instructions[key]})",
+                file=path, line=line_no, field="instruction",
+            )
+        seen_ids[task.id] = line_no
+        seen_instructions[key] = line_no
+        tasks.append(task)
     if not tasks:
         raise InputError("seed file is empty", file=path)
     return tasks

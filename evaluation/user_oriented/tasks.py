@@ -9,14 +9,13 @@ different file therefore fails loudly instead of silently scoring a subset.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from selfinstruct.generation.cache import cache_root, fetch_bytes
 from selfinstruct.generation.errors import InputError
-from selfinstruct.generation.jsonl import atomic_writer
+from selfinstruct.generation.jsonl import atomic_writer, iter_jsonl_bytes
 
 EXPECTED_COUNT = 252
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/yizhongw/self-instruct/main"
@@ -49,13 +48,7 @@ def parse_tasks_bytes(data: bytes, path: str | Path, *, expected_count: int | No
     path = Path(path)
     tasks: list[UserTask] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"invalid JSON ({exc})", file=path, line=number) from None
+    for number, obj in iter_jsonl_bytes(data, path):
         if not isinstance(obj, dict):
             raise InputError("expected a JSON object", file=path, line=number)
         task_id = _check_str(obj, "id", path, number)
