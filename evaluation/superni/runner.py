@@ -2,10 +2,12 @@
 predictions file so an interrupted run resumes where it stopped.
 
 Every backend goes through `LanguageModel.generate` at temperature 0 (greedy). For the local
-transformers backend, which batches and pads itself, we sort the pending prompts by token length
-(longest first, so an out-of-memory batch shows up at once and each batch pads little) before
-cutting them into chunks; for the OpenAI-compatible client (a vLLM server or an API model)
-chunks simply bound how much work a crash can lose.
+transformers backend, which batches and pads itself, we order the pending prompts by task and,
+inside a task, by token length (longest first, so an out-of-memory batch shows up at once)
+before cutting them into chunks: a task's prompts share its definition (and, for tk-instruct,
+its examples), which the backend prefills once per batch, and neighbours in length pad little.
+For the OpenAI-compatible client (a vLLM server or an API model) chunks simply bound how much
+work a crash can lose.
 """
 from __future__ import annotations
 
@@ -79,7 +81,7 @@ def generate_predictions(backend: Any, prompts: Sequence[Prompt], log: Predictio
     if local:
         counter = token_counter_for(backend)
         lengths = {p.id: counter.count(p.text) for p in pending}
-        pending.sort(key=lambda p: -lengths[p.id])
+        pending.sort(key=lambda p: (p.task, -lengths[p.id]))
         chunk_size = chunk_size or max(int(getattr(backend, "batch_size", 8)) * 4, 1)
     else:
         chunk_size = chunk_size or max(int(getattr(backend, "concurrency", 16)) * 4, 1)

@@ -10,6 +10,10 @@ import argparse
 from dataclasses import dataclass, field
 
 EMBEDDED_MODEL = "smollm2"
+#: Rows a local model decodes together. The decoding loop refills finished rows' slots at once,
+#: so more slots keep the model busier; 32 measured fastest of 8/16/32 on the 2-core CPU here
+#: (benchmarks/superni_bench.py) and is small for a GPU.
+DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass
@@ -26,7 +30,7 @@ class BackendConfig:
     tokens_per_minute: float | None = None
     timeout: float = 120.0
     max_retries: int = 6
-    batch_size: int = 8  # local transformers
+    batch_size: int = DEFAULT_BATCH_SIZE  # local transformers: rows decoded together
     device: str | None = None  # local transformers: cuda / cpu / mps; None = best available
     dtype: str | None = None
     price_table: str | None = None  # path to a JSON price table overriding the packaged one
@@ -59,7 +63,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, prefix: str = "", de
     group.add_argument(f"{p}tpm", dest=f"{dest}tpm", type=float, default=None, help="tokens-per-minute limit")
     group.add_argument(f"{p}timeout", dest=f"{dest}timeout", type=float, default=120.0, help="per-request timeout in seconds")
     group.add_argument(f"{p}max-retries", dest=f"{dest}max_retries", type=int, default=6, help="retries per request")
-    group.add_argument(f"{p}batch-size", dest=f"{dest}batch_size", type=int, default=8, help="local model batch size")
+    group.add_argument(f"{p}batch-size", dest=f"{dest}batch_size", type=int, default=DEFAULT_BATCH_SIZE,
+                       help=f"rows a local model decodes together (default: {DEFAULT_BATCH_SIZE})")
     group.add_argument(f"{p}device", dest=f"{dest}device", default=None, help="local model device (default: cuda if present, else cpu)")
     group.add_argument(f"{p}price-table", dest=f"{dest}price_table", default=None, help="JSON price table to use for cost")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cache import cache_root
-from .config import EMBEDDED_MODEL
+from .config import DEFAULT_BATCH_SIZE, EMBEDDED_MODEL
 
 log = logging.getLogger("selfinstruct.lm.embedded")
 
@@ -134,7 +134,7 @@ def embedded_checkpoint() -> tuple[str, bool]:
     return str(target), True
 
 
-def load_embedded(*, batch_size: int = 8, device: str | None = None, dtype: str | None = None):
+def load_embedded(*, batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None, dtype: str | None = None):
     from .transformers_backend import TransformersBackend
 
     path, local = embedded_checkpoint()

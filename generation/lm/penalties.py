@@ -29,4 +29,9 @@ class OpenAIPenaltyProcessor(LogitsProcessor):
             return scores
         counts = torch.zeros_like(scores)
         counts.scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
-        return scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
+        return penalize(scores, counts, self.presence, self.frequency)
+
+
+def penalize(scores: torch.Tensor, counts: torch.Tensor, presence: float, frequency: float) -> torch.Tensor:
+    """The penalised scores, given each row's counts of the tokens it has generated."""
+    return scores - frequency * counts - presence * (counts > 0).to(scores.dtype)

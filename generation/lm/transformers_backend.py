@@ -2,19 +2,20 @@
 
 Design choices that matter for correctness and speed:
 - Every (request, choice) pair is one row, so n>1 works for greedy and sampled decoding alike.
-- Rows are grouped by the settings a `generate` call must share (max_tokens, temperature, top_p,
-  penalties, seed, logprobs); inside a group they are sorted by prompt length and cut into
-  batches of `batch_size`, so left padding stays small; results go back in request order.
-- Stop strings are per row: a stopping criterion marks a row done as soon as its decoded tail
-  contains one of its stop strings, and the text is cut at the first occurrence (OpenAI
-  semantics: the stop string is not returned), finish_reason "stop". A row that spends
-  max_tokens without EOS or a stop string is "length".
+- Rows are grouped by the settings they must share (max_tokens, temperature, top_p, penalties,
+  logprobs). Decoder-only models then run in our own loop (decode.py): rows sharing a prompt
+  head are admitted together and prefill that head once, finished rows leave the batch at once
+  and waiting rows take their slots, `batch_size` rows at a time. Encoder-decoder models go
+  through `generate`, length-sorted batches of `batch_size`. Results go back in request order.
+- Stop strings are per row: a row is done as soon as its decoded tail contains one of its stop
+  strings, and the text is cut at the first occurrence (OpenAI semantics: the stop string is not
+  returned), finish_reason "stop". A row that spends max_tokens without EOS or a stop string is
+  "length".
 - Temperature 0 is greedy. Sampling uses our own processor order (penalties, then
   temperature, then top-p) so presence/frequency penalties mean exactly what they mean at
   OpenAI (see penalties.py); the model's own generation_config defaults (top_k=50, repetition
   penalty, ...) are not applied, so a request means the same thing on every backend.
-- Sampling draws each row's token with the row's own `torch.Generator` (a processor that
-  samples and leaves only the drawn token, then greedy search picks it). So a request with a
+- Sampling draws each row's token with the row's own `torch.Generator`, so a request with a
   `seed` gives the same text whatever else shares its batch, and choice k of n uses seed + k.
 """
 from __future__ import annotations
@@ -23,12 +24,13 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .base import Choice, LMRequest, LMResult, ProgressCallback, SamplingParams, Usage
+from .decode import Decoded, Decoder, DecodeRow, Penalties, order_for_sharing
 
 log = logging.getLogger("selfinstruct.lm.transformers")
 
@@ -129,6 +131,8 @@ class TransformersBackend:
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
         self.eos_ids = self._eos_ids()
+        # Decoder-only models decode in our own loop (decode.py); encoders keep `generate`.
+        self.decoder = None if self.is_encoder_decoder else Decoder(self.model, tok.pad_token_id, self.eos_ids)
         self.max_context = int(getattr(config, "max_position_embeddings", None)
                                or getattr(config, "n_positions", None)
                                or min(getattr(tok, "model_max_length", 2048), 1_000_000))
@@ -190,21 +194,28 @@ class TransformersBackend:
             key = (p.max_tokens, p.temperature, p.top_p, p.presence_penalty, p.frequency_penalty, p.logprobs)
             groups[key].extend(_Row(i, c, ids) for c in range(p.n))
         for key in groups:  # deterministic order: first request index in the group
-            rows = sorted(groups[key], key=lambda r: (len(r.ids), r.request, r.choice))
+            rows = groups[key]
             params = requests[rows[0].request].params
-            for start in range(0, len(rows), self.batch_size):
-                batch = rows[start:start + self.batch_size]
-                outs = self._generate_batch(batch, params, [requests[r.request].params.stop for r in batch],
-                                            [requests[r.request].params.seed for r in batch])
-                done_requests = 0
-                for row, (choice, n_tokens) in zip(batch, outs):
-                    choices[row.request][row.choice] = choice
-                    completion[row.request] += n_tokens
-                    remaining[row.request] -= 1
-                    if remaining[row.request] == 0:
-                        done_requests += 1
-                if progress is not None and done_requests:
-                    progress(done_requests)
+            stops = [requests[r.request].params.stop for r in rows]
+            seeds = [requests[r.request].params.seed for r in rows]
+
+            def record(row: _Row, choice: Choice, n_tokens: int) -> None:
+                choices[row.request][row.choice] = choice
+                completion[row.request] += n_tokens
+                remaining[row.request] -= 1
+                if remaining[row.request] == 0 and progress is not None:
+                    progress(1)
+
+            if self.decoder is not None:
+                self._decode_rows(rows, params, stops, seeds, record)
+                continue
+            order = sorted(range(len(rows)), key=lambda k: (len(rows[k].ids), rows[k].request, rows[k].choice))
+            for start in range(0, len(order), self.batch_size):
+                part = order[start:start + self.batch_size]
+                outs = self._generate_batch_encoder_decoder([rows[k] for k in part], params,
+                                                            [stops[k] for k in part], [seeds[k] for k in part])
+                for k, (choice, n_tokens) in zip(part, outs):
+                    record(rows[k], choice, n_tokens)
         for i in range(len(requests)):
             if results[i] is None:
                 usage = Usage(prompt_tokens[i], completion[i])
@@ -217,13 +228,69 @@ class TransformersBackend:
             self.stats["ok" if results[i].ok else "failed"] += 1
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, batch: list[_Row], params: SamplingParams, stops: list[tuple[str, ...]],
-                        seeds: list[int | None]) -> list[tuple[Choice, int]]:
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+    def _processors(self, params: SamplingParams, with_penalties: bool = True) -> Any:
+        """Penalties, then temperature, then top-p: the order OpenAI's settings mean (our
+        decoding loop applies the penalties itself, per row)."""
+        from transformers import LogitsProcessorList
         from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
         from .penalties import OpenAIPenaltyProcessor
+
+        processors = LogitsProcessorList()
+        if with_penalties and (params.presence_penalty or params.frequency_penalty):
+            processors.append(OpenAIPenaltyProcessor(params.presence_penalty, params.frequency_penalty))
+        if params.temperature > 0:
+            if params.temperature != 1.0:
+                processors.append(TemperatureLogitsWarper(params.temperature))
+            if params.top_p < 1.0:
+                processors.append(TopPLogitsWarper(params.top_p))
+        return processors
+
+    def _decode_rows(self, rows: list[_Row], params: SamplingParams, stops: list[tuple[str, ...]],
+                     seeds: list[int | None], record: Callable[[_Row, Choice, int], None]) -> None:
+        """Decoder-only models: our loop (decode.py), `batch_size` rows at a time, rows that
+        share a prompt head admitted together."""
+        assert self.decoder is not None
+        greedy = params.temperature <= 0
+        order = order_for_sharing([r.ids for r in rows])
+        items = [DecodeRow(rows[k].ids, tuple(s for s in stops[k] if s),
+                           None if greedy else _row_generator(seeds[k], rows[k].choice)) for k in order]
+        tail = max((len(s) for item in items for s in item.stops), default=0) + 2
+
+        def stop_hit(j: int, tokens: list[int]) -> bool:
+            # An occurrence ending at the newest token lies within the last len(stop)+2 tokens;
+            # earlier ones were caught at earlier steps.
+            text = self.tokenizer.decode(tokens[-tail:], skip_special_tokens=True)
+            return any(s in text for s in items[j].stops)
+
+        def done(j: int, d: Decoded) -> None:
+            k = order[j]
+            record(rows[k], *self._finish(d.tokens, d.ended_eos, d.stopped, stops[k], params, d.logprobs))
+
+        penalties = (Penalties(params.presence_penalty, params.frequency_penalty)
+                     if params.presence_penalty or params.frequency_penalty else None)
+        self.decoder.run(items, capacity=self.batch_size, max_new_tokens=params.max_tokens, greedy=greedy,
+                         penalties=penalties, warpers=self._processors(params, with_penalties=False) or None,
+                         keep_logprobs=params.logprobs is not None, stop_hit=stop_hit, on_done=done)
+
+    def _finish(self, tokens: list[int], ended_eos: bool, stopped: bool, stops: tuple[str, ...],
+                params: SamplingParams, logprob_rows: Sequence[Any]) -> tuple[Choice, int]:
+        """The Choice for one row's generated tokens (OpenAI semantics: the stop string and the
+        EOS token are not returned; finish "length" only when max_tokens ran out)."""
+        text = self.tokenizer.decode([t for t in tokens if t not in self.eos_ids], skip_special_tokens=True)
+        text, hit = cut_at_stop(text, stops)
+        if hit or ended_eos or stopped:
+            finish = "stop"
+        else:
+            finish = "length" if len(tokens) >= params.max_tokens else "stop"
+        logprobs = self._logprobs(logprob_rows, tokens, params.logprobs) if params.logprobs is not None else None
+        return Choice(text, finish, logprobs), len(tokens)
+
+    def _generate_batch_encoder_decoder(self, batch: list[_Row], params: SamplingParams,
+                                        stops: list[tuple[str, ...]], seeds: list[int | None]) -> list[tuple[Choice, int]]:
+        """Encoder-decoder models go through `generate` (right-padded encoder inputs)."""
+        import torch
+        from transformers import GenerationConfig, StoppingCriteriaList
 
         tok = self.tokenizer
         pad = tok.pad_token_id
@@ -231,36 +298,23 @@ class TransformersBackend:
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         for j, row in enumerate(batch):
-            n = len(row.ids)
-            if self.is_encoder_decoder:  # right padding for an encoder
-                input_ids[j, :n] = torch.tensor(row.ids)
-                attention[j, :n] = 1
-            else:
-                input_ids[j, width - n:] = torch.tensor(row.ids)
-                attention[j, width - n:] = 1
+            input_ids[j, :len(row.ids)] = torch.tensor(row.ids)
+            attention[j, :len(row.ids)] = 1
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
 
         greedy = params.temperature <= 0
-        processors = LogitsProcessorList()
-        if params.presence_penalty or params.frequency_penalty:
-            processors.append(OpenAIPenaltyProcessor(params.presence_penalty, params.frequency_penalty))
-        if not greedy:
-            if params.temperature != 1.0:
-                processors.append(TemperatureLogitsWarper(params.temperature))
-            if params.top_p < 1.0:
-                processors.append(TopPLogitsWarper(params.top_p))
+        processors = self._processors(params)
         sampler = None
         if not greedy:
             sampler = _RowSampler([_row_generator(seed, row.choice) for seed, row in zip(seeds, batch)],
                                   keep_logprobs=params.logprobs is not None)
             processors.append(sampler)
         stopper = _StopStrings(tok, stops)
-        eos = sorted(self.eos_ids) or None
         config = GenerationConfig(
             max_new_tokens=params.max_tokens,
             do_sample=False,  # sampling, when asked for, happens in _RowSampler
             pad_token_id=pad,
-            eos_token_id=eos,
+            eos_token_id=sorted(self.eos_ids) or None,
             bos_token_id=getattr(self.model.generation_config, "bos_token_id", None),
             decoder_start_token_id=getattr(self.model.generation_config, "decoder_start_token_id", None),
             return_dict_in_generate=True,
@@ -272,44 +326,30 @@ class TransformersBackend:
                 logits_processor=processors,
                 stopping_criteria=StoppingCriteriaList([stopper] if any(stops) else []),
             )
-        sequences = out.sequences
-        new = sequences[:, 1:] if self.is_encoder_decoder else sequences[:, width:]
+        new = out.sequences[:, 1:]
+        scores = (sampler.logprobs if sampler is not None else out.scores) if params.logprobs is not None else ()
         results = []
         for j in range(len(batch)):
             tokens = new[j].tolist()
-            length = len(tokens)
-            ended_eos = False
+            length, ended_eos = len(tokens), False
             for k, t in enumerate(tokens):
                 if t in self.eos_ids:
                     length, ended_eos = k + 1, True
                     break
             if stopper.stopped_at[j] is not None:
                 length = min(length, stopper.stopped_at[j])
-            real = tokens[:length]
-            text = tok.decode([t for t in real if t not in self.eos_ids], skip_special_tokens=True)
-            text, hit = cut_at_stop(text, stops[j])
-            if hit or ended_eos:
-                finish = "stop"
-            elif length >= params.max_tokens:
-                finish = "length"
-            else:
-                finish = "stop"
-            logprobs = None
-            if params.logprobs is not None:
-                scores = sampler.logprobs if sampler is not None else out.scores
-                logprobs = self._logprobs(scores, j, real, params.logprobs)
-            results.append((Choice(text, finish, logprobs), length))
+            results.append(self._finish(tokens[:length], ended_eos, False, stops[j], params,
+                                        [step[j] for step in scores]))
         return results
 
-    def _logprobs(self, scores: tuple, row: int, tokens: list[int], top: int) -> dict:
-        """OpenAI completions-style logprobs over the sampling distribution actually used."""
+    def _logprobs(self, steps: Sequence[Any], tokens: list[int], top: int) -> dict:
+        """OpenAI completions-style logprobs over the sampling distribution actually used
+        (`steps`: that distribution's scores, one vector per generated token)."""
         import torch
 
         out: dict[str, list] = {"tokens": [], "token_logprobs": [], "top_logprobs": []}
-        for step, token in enumerate(tokens):
-            if step >= len(scores):
-                break
-            lp = torch.log_softmax(scores[step][row].float(), dim=-1)
+        for step, token in zip(steps, tokens):
+            lp = torch.log_softmax(step.float(), dim=-1)
             out["tokens"].append(self.tokenizer.decode([token]))
             out["token_logprobs"].append(float(lp[token]))
             if top > 0:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..lm.config import BackendConfig, add_model_arguments, config_from_args
+from ..lm.config import DEFAULT_BATCH_SIZE, BackendConfig, add_model_arguments, config_from_args
 
 STEP_NAMES = ("bootstrap", "classify", "instances", "finetune")
 
@@ -100,7 +100,7 @@ def _generate(args: argparse.Namespace) -> int:
     defaults = {"num_instructions": None, "profile": "default", "seed": 42, "finetune_seed": 123, "threshold": 0.7,
                 "framing": "auto", "concurrency": 16, "classification_only": False, "include_seed_instances": True,
                 "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "prompts_per_request": 1, "model": "smollm2", "backend": "auto",
-                "api": "auto", "base_url": None, "batch_size": 8, "device": None}
+                "api": "auto", "base_url": None, "batch_size": DEFAULT_BATCH_SIZE, "device": None}
     if args.step is not None:
         if manifest is None and args.step != "bootstrap":
             raise InputError("no run here yet; run `selfinstruct generate --out DIR --num-instructions N` first",
