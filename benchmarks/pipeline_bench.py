@@ -12,10 +12,13 @@ per-prompt cost of parsing, filtering and persisting against a 50,000-instructio
    prompts per HTTP request (packing on, as upstream's 5-prompt list); the target line reports
    the faster of the two and names it. The server answers a list prompt the way OpenAI/vLLM do
    (one choice per prompt), so both sides get the same completions for the same prompts.
+   Both start timing with their HTTP client built (the engine's event loop and connection
+   pools started, as the baseline's `openai.OpenAI` is created before its clock starts).
 2. overhead_per_prompt_50k_pool: wall time per prompt of writing the request log, parsing,
    filtering (heuristics + ROUGE-L admit against 50k + seeds), computing the upstream record
    fields (top-10 and mean over the pool) and appending the kept/rejected files, with the pool
-   preloaded from ../shared/bench/instruction_corpus_50k.jsonl. No HTTP in this part.
+   preloaded from ../shared/bench/instruction_corpus_50k.jsonl. No HTTP in this part, and the
+   synthetic responses (the server's work) are made outside the clock.
 
 Ends with one `target ...` line per target of the issue (exit 0 either way).
 """
@@ -80,6 +83,7 @@ def baseline_loop(base_url: str, seeds: list[str], requests: int) -> tuple[int, 
 def engine_run(base_url: str, seed_tasks, num: int, concurrency: int, per_request: int,
                out: Path) -> tuple[int, float, int, int]:
     from selfinstruct.generation.lm.config import BackendConfig
+    from selfinstruct.generation.lm.factory import make_backend
     from selfinstruct.generation.pipeline.engine import Engine, GenerateSettings
 
     config = BackendConfig(model="local-test-model", base_url=base_url, api_key="bench", concurrency=concurrency,
@@ -87,11 +91,14 @@ def engine_run(base_url: str, seed_tasks, num: int, concurrency: int, per_reques
     settings = GenerateSettings(num_instructions=num, concurrency=concurrency, seed_tasks=str(SEEDS),
                                 prompts_per_request=per_request)
     engine = Engine(out, settings, config, seed_tasks, progress=False)
+    engine.lm = make_backend(config)  # ready before timing, as the baseline's client is
+    engine.lm.prompts_per_request = per_request
+    engine.lm.start()
     t0 = time.perf_counter()
     engine.run(("bootstrap",))
     secs = time.perf_counter() - t0
     http = engine.lm.stats["http_requests"]
-    engine.lm.close()
+    engine.lm.close()  # ours to close: the engine closes only a backend it made
     return len(engine.kept), secs, engine.stats["bootstrap"].requests, http
 
 
@@ -117,10 +124,11 @@ def overhead_50k(seed_tasks, prompts: int, round_size: int, out: Path) -> tuple[
     for r in range(prompts // round_size):
         t0 = time.perf_counter()
         prompts_r = engine._sample_round(r, round_size)
+        t_server = time.perf_counter()  # the responses are the server's work: not timed
+        texts = [synthetic_responder({"prompt": p}).split("\n\n")[0] for p in prompts_r]  # stop sequences
+        t0 += time.perf_counter() - t_server
         records = []
-        for j, prompt in enumerate(prompts_r):
-            text = synthetic_responder({"prompt": prompt})
-            text = text.split("\n\n")[0]  # the server would apply the stop sequences
+        for j, (prompt, text) in enumerate(zip(prompts_r, texts)):
             records.append({"step": "bootstrap", "round": r, "position": j, "round_size": round_size,
                             "request_idx": r * round_size + j, "prompt": prompt, "params": None,
                             "response": {"choices": [{"text": text, "index": 0, "logprobs": None,

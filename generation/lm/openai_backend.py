@@ -136,6 +136,11 @@ class OpenAICompatibleBackend:
         return self.price_table.price(self.model) is not None
 
     # -- event loop on a private thread -----------------------------------------------------
+    def start(self) -> None:
+        """Start the event loop and build the HTTP clients now rather than on the first
+        `generate` (a benchmark or a server process may want that cost out of the way)."""
+        self._ensure_loop()
+
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             loop = asyncio.new_event_loop()

@@ -168,3 +168,17 @@ def test_key_is_sent(server, client):
     client.generate([LMRequest(prompt="x")])
     assert server.auth_headers == [f"Bearer {PLANTED_KEY}"]
     assert PLANTED_KEY not in repr(client)
+
+
+def test_start_builds_the_client_before_the_first_request(server):
+    lm = fast_client(server)
+    try:
+        assert lm._loop is None
+        lm.start()
+        loop = lm._loop
+        assert loop is not None and lm._clients
+        assert server.received == []  # nothing sent yet
+        res = lm.generate([LMRequest(prompt="hello", params=SamplingParams(max_tokens=5))])[0]
+        assert res.ok and lm._loop is loop  # the same loop serves the requests
+    finally:
+        lm.close()
