@@ -83,7 +83,6 @@ def baseline_loop(base_url: str, seeds: list[str], requests: int) -> tuple[int, 
 def engine_run(base_url: str, seed_tasks, num: int, concurrency: int, per_request: int,
                out: Path) -> tuple[int, float, int, int]:
     from selfinstruct.generation.lm.config import BackendConfig
-    from selfinstruct.generation.lm.factory import make_backend
     from selfinstruct.generation.pipeline.engine import Engine, GenerateSettings
 
     config = BackendConfig(model="local-test-model", base_url=base_url, api_key="bench", concurrency=concurrency,
@@ -91,14 +90,12 @@ def engine_run(base_url: str, seed_tasks, num: int, concurrency: int, per_reques
     settings = GenerateSettings(num_instructions=num, concurrency=concurrency, seed_tasks=str(SEEDS),
                                 prompts_per_request=per_request)
     engine = Engine(out, settings, config, seed_tasks, progress=False)
-    engine.lm = make_backend(config)  # ready before timing, as the baseline's client is
-    engine.lm.prompts_per_request = per_request
-    engine.lm.start()
+    engine._model().start()  # the client ready before timing, as the baseline's is
     t0 = time.perf_counter()
     engine.run(("bootstrap",))
     secs = time.perf_counter() - t0
     http = engine.lm.stats["http_requests"]
-    engine.lm.close()  # ours to close: the engine closes only a backend it made
+    engine.lm.close()
     return len(engine.kept), secs, engine.stats["bootstrap"].requests, http
 
 

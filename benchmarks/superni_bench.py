@@ -132,6 +132,7 @@ def bench_runner(rounds: int, max_new_tokens: int, per_task: int) -> float:
     from selfinstruct.evaluation.superni.prompts import build_prompts
     from selfinstruct.evaluation.superni.runner import generate_predictions
     from selfinstruct.generation.lm.config import DEFAULT_BATCH_SIZE, BackendConfig
+    from selfinstruct.generation.jsonl import read_jsonl
     from selfinstruct.generation.lm.factory import make_backend
 
     import torch
@@ -151,7 +152,7 @@ def bench_runner(rounds: int, max_new_tokens: int, per_task: int) -> float:
             stats = generate_predictions(backend, prompts, log, max_new_tokens=max_new_tokens,
                                          chunk_size=chunk_size, progress=False)
         assert stats.generated == len(prompts), stats
-        outputs[name] = {json.loads(x)["id"]: json.loads(x)["prediction"] for x in path.read_text().splitlines()}
+        outputs[name] = {r["id"]: r["prediction"] for r in read_jsonl(path)}
         print(f"  {name}: {stats.seconds:.1f}s, {len(prompts) / stats.seconds:.2f} prompts/s, "
               f"{stats.completion_tokens} completion tokens")
         return stats.seconds

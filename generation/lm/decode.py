@@ -207,8 +207,11 @@ class Decoder:
                heads: dict[tuple[int, ...], Any], with_counts: bool) -> _Batch:
         """Prefill the admitted rows, one call per run of rows that start alike (each from its
         head), joined into one batch."""
-        runs: list[list[int]] = [] if self.can_join else [list(index)]
-        for i in index if self.can_join else ():
+        if not self.can_join:  # one prefill call: its rows cannot be joined to others later
+            head = self._head_cache([rows[i].ids for i in index], upcoming, heads)
+            return self._prefill(index, rows, head, with_counts)
+        runs: list[list[int]] = []
+        for i in index:
             ids = rows[i].ids
             if runs and len(ids) > self.min_shared and rows[runs[-1][0]].ids[:self.min_shared] == ids[:self.min_shared]:
                 runs[-1].append(i)
@@ -218,8 +221,7 @@ class Decoder:
         for run in runs:
             head = self._head_cache([rows[i].ids for i in run], upcoming, heads)
             n = len(head[0]) if head is not None else 0
-            pieces = split_for_padding([len(rows[i].ids) - n for i in run]) if self.can_join else [list(range(len(run)))]
-            for piece in pieces:
+            for piece in split_for_padding([len(rows[i].ids) - n for i in run]):
                 fresh = self._prefill([run[k] for k in piece], rows, head, with_counts)
                 batch = fresh if batch is None else self._join(batch, fresh)
         assert batch is not None

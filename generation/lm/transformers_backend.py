@@ -67,6 +67,17 @@ class _Row:
     ids: list[int]
 
 
+def stop_tail(stops: Sequence[Sequence[str]]) -> int:
+    """Tokens to decode to see a stop string that ends at the newest token: it lies within the
+    last len(stop)+2 tokens (earlier occurrences were caught at earlier steps)."""
+    return max((len(s) for row in stops for s in row if s), default=0) + 2
+
+
+def stop_in_tail(tokenizer: Any, tokens: Sequence[int], stops: Sequence[str], tail: int) -> bool:
+    text = tokenizer.decode(list(tokens[-tail:]), skip_special_tokens=True)
+    return any(s in text for s in stops if s)
+
+
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     """Text before the earliest stop string, and whether one was found."""
     cut = -1
@@ -255,13 +266,10 @@ class TransformersBackend:
         order = order_for_sharing([r.ids for r in rows])
         items = [DecodeRow(rows[k].ids, tuple(s for s in stops[k] if s),
                            None if greedy else _row_generator(seeds[k], rows[k].choice)) for k in order]
-        tail = max((len(s) for item in items for s in item.stops), default=0) + 2
+        tail = stop_tail([item.stops for item in items])
 
         def stop_hit(j: int, tokens: list[int]) -> bool:
-            # An occurrence ending at the newest token lies within the last len(stop)+2 tokens;
-            # earlier ones were caught at earlier steps.
-            text = self.tokenizer.decode(tokens[-tail:], skip_special_tokens=True)
-            return any(s in text for s in items[j].stops)
+            return stop_in_tail(self.tokenizer, tokens, items[j].stops, tail)
 
         def done(j: int, d: Decoded) -> None:
             k = order[j]
@@ -404,7 +412,7 @@ class _StopStrings:
     def __init__(self, tokenizer: Any, stops: list[tuple[str, ...]]) -> None:
         self.tokenizer = tokenizer
         self.stops = [tuple(s for s in row if s) for row in stops]
-        self.tail = max((len(s) for row in self.stops for s in row), default=0) + 2
+        self.tail = stop_tail(self.stops)
         self.stopped_at: list[int | None] = [None] * len(stops)
         self._start: int | None = None
 
@@ -422,8 +430,7 @@ class _StopStrings:
                 done[j] = True
                 continue
             tail = input_ids[j, max(self._start, input_ids.shape[1] - self.tail):].tolist()
-            text = self.tokenizer.decode(tail, skip_special_tokens=True)
-            if any(s in text for s in row_stops):
+            if stop_in_tail(self.tokenizer, tail, row_stops, self.tail):
                 self.stopped_at[j] = generated
                 done[j] = True
         return done
