@@ -8,9 +8,11 @@ per-prompt cost of parsing, filtering and persisting against a 50,000-instructio
    separate process with 250 ms latency per request and the same synthetic responder. Both use
    the same fast ROUGE-L index, so the ratio measures the loop shape, not the similarity code
    (the original's rouge_score + Pool(4) per candidate would make the baseline slower still).
-   The engine runs twice: one prompt per HTTP request (packing off) and --prompts-per-request
-   prompts per HTTP request (packing on, as upstream's 5-prompt list); the target line reports
-   the faster of the two and names it. The server answers a list prompt the way OpenAI/vLLM do
+   The engine runs in several configurations: one prompt per HTTP request (packing off);
+   --prompts-per-request prompts per HTTP request (packing on, as upstream's 5-prompt list);
+   and --wide-pack prompts per request with overlapped rounds (round r+1 sampled from the pool
+   one round older and sent while round r is filtered: a recorded setting, see
+   docs/pipeline.md). The target line reports the fastest and names it. The server answers a list prompt the way OpenAI/vLLM do
    (one choice per prompt), so both sides get the same completions for the same prompts.
    Both start timing with their HTTP client built (the engine's event loop and connection
    pools started, as the baseline's `openai.OpenAI` is created before its clock starts).
@@ -81,14 +83,14 @@ def baseline_loop(base_url: str, seeds: list[str], requests: int) -> tuple[int, 
 
 
 def engine_run(base_url: str, seed_tasks, num: int, concurrency: int, per_request: int,
-               out: Path) -> tuple[int, float, int, int]:
+               out: Path, overlap: bool = False) -> tuple[int, float, int, int]:
     from selfinstruct.generation.lm.config import BackendConfig
     from selfinstruct.generation.pipeline.engine import Engine, GenerateSettings
 
     config = BackendConfig(model="local-test-model", base_url=base_url, api_key="bench", concurrency=concurrency,
                            max_retries=0)
     settings = GenerateSettings(num_instructions=num, concurrency=concurrency, seed_tasks=str(SEEDS),
-                                prompts_per_request=per_request)
+                                prompts_per_request=per_request, overlap_rounds=overlap)
     engine = Engine(out, settings, config, seed_tasks, progress=False)
     engine._model().start()  # the client ready before timing, as the baseline's is
     t0 = time.perf_counter()
@@ -148,6 +150,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-requests", type=int, default=24)
     ap.add_argument("--concurrency", type=int, default=384)
     ap.add_argument("--prompts-per-request", type=int, default=5, help="K for the engine's packing-on run")
+    ap.add_argument("--wide-pack", type=int, default=32, help="K for the engine's run with overlapped rounds")
     ap.add_argument("--num", type=int, default=4000, help="instructions the engine run keeps")
     ap.add_argument("--overhead-prompts", type=int, default=512)
     args = ap.parse_args(argv)
@@ -166,11 +169,13 @@ def main(argv=None) -> int:
             print(f"baseline (5 prompts per request, sequential): {kept_b} kept in {secs_b:.2f}s "
                   f"= {rate_b:.1f} instructions/s ({args.baseline_requests} requests, {args.latency * 1000:.0f} ms latency)", flush=True)
             runs = {}
-            for k in sorted({1, args.prompts_per_request}):
+            configs = [(k, False) for k in sorted({1, args.prompts_per_request})] + [(args.wide_pack, True)]
+            for k, overlap in configs:
                 kept_e, secs_e, reqs, http = engine_run(base_url, seed_tasks, args.num, args.concurrency, k,
-                                                        Path(tmp) / f"run-k{k}")
+                                                        Path(tmp) / f"run-k{k}-{overlap}", overlap)
                 rate_e = kept_e / secs_e
                 label = "packing off" if k == 1 else f"packing on, {k} prompts per request"
+                label += ", overlapped rounds" if overlap else ""
                 runs[label] = rate_e
                 print(f"engine ({label}; rounds of {args.concurrency} prompts, {args.concurrency} requests in flight "
                       f"at most): {kept_e} kept from {reqs} prompts in {http} HTTP requests, {secs_e:.2f}s = "

@@ -4,6 +4,13 @@ with its file and line number, and nothing already written is ever half-overwrit
 Whole files are replaced atomically (write to a temporary file in the same folder, fsync,
 rename); logs that grow during a run are append-only with one flushed line per record, and a
 torn last line left by a crash is ignored on read and cut off before the next append.
+
+Encoding and decoding go through orjson: a run writes every raw response (logprobs included)
+into its request log and again into each instruction kept from it, and the standard library's
+encoder was the largest single cost of a bootstrap round. Lines are compact JSON; values
+orjson cannot encode (integers beyond 64 bits) fall back to the standard library.
+`SharedEncoder` encodes a value that many records carry (one response, several kept
+instructions) once and splices the bytes into each record.
 """
 from __future__ import annotations
 
@@ -15,7 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from .errors import InputError
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def iter_jsonl(path: str | Path, *, allow_torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
@@ -42,7 +53,7 @@ def iter_jsonl_bytes(data: bytes, source: str | Path, *, allow_torn_tail: bool =
         if not raw.strip():
             continue
         try:
-            yield number, json.loads(raw)
+            yield number, loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             is_tail = index == len(lines) - 1 and not ends_with_newline
             if allow_torn_tail and is_tail:
@@ -54,8 +65,58 @@ def read_jsonl(path: str | Path, **kw: Any) -> list[Any]:
     return [obj for _, obj in iter_jsonl(path, **kw)]
 
 
+def loads(data: bytes | str) -> Any:
+    """Parse one JSON document; what orjson refuses (NaN literals) gets the standard library's
+    verdict, so a bad line is reported in its words."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def dumps_bytes(obj: Any) -> bytes:
+    """Compact UTF-8 JSON for one record (no trailing newline)."""
+    try:
+        return orjson.dumps(obj, option=_OPTIONS)
+    except TypeError:  # e.g. an int beyond 64 bits: the standard library takes anything JSON can say
+        # (not fragments: a shared value is encoded on its own, so it falls back on its own)
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    return dumps_bytes(obj).decode("utf-8")
+
+
+class SharedEncoder:
+    """Encodes a value once however many records carry it, as an `orjson.Fragment`.
+
+    Keyed by object identity (the entry keeps the object alive, so an id is never reused while
+    it is cached); `shared` names keys of a dict whose values are themselves shared, so a
+    record's metadata can reuse its response's bytes. Callers `forget` what they are done with.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, orjson.Fragment]] = {}
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def fragment(self, value: Any, shared: tuple[str, ...] = ()) -> orjson.Fragment:
+        hit = self._memo.get(id(value))
+        if hit is None or hit[0] is not value:
+            obj = value
+            if shared and isinstance(value, dict):
+                obj = {k: (self.fragment(v) if k in shared and v is not None else v) for k, v in value.items()}
+            hit = self._memo[id(value)] = (value, orjson.Fragment(dumps_bytes(obj)))
+        return hit[1]
+
+    def forget(self, value: Any) -> None:
+        hit = self._memo.get(id(value))
+        if hit is not None and hit[0] is value:
+            del self._memo[id(value)]
+
+    def clear(self) -> None:
+        self._memo.clear()
 
 
 @contextmanager
@@ -90,9 +151,9 @@ def _current_umask() -> int:
 def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
     """Atomically replace `path` with one JSON object per line; returns the count."""
     count = 0
-    with atomic_writer(path) as fh:
+    with atomic_writer(path, "wb") as fh:
         for record in records:
-            fh.write(dumps(record) + "\n")
+            fh.write(dumps_bytes(record) + b"\n")
             count += 1
     return count
 
@@ -128,17 +189,17 @@ class JsonlAppender:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_torn_tail(self.path)
-        self._fh = self.path.open("a", encoding="utf-8")
+        self._fh = self.path.open("ab")
         self._fsync = fsync
 
     def write(self, record: Any) -> None:
         self.write_many([record])
 
     def write_many(self, records: Iterable[Any]) -> None:
-        text = "".join(dumps(r) + "\n" for r in records)
-        if not text:
+        data = b"".join(dumps_bytes(r) + b"\n" for r in records)
+        if not data:
             return
-        self._fh.write(text)
+        self._fh.write(data)
         self._fh.flush()
         if self._fsync:
             os.fsync(self._fh.fileno())

@@ -128,3 +128,33 @@ def test_one_cache_rule_for_models_and_downloads(tmp_path, monkeypatch):
     monkeypatch.setenv("SELFINSTRUCT_CACHE", str(tmp_path / "mine"))
     assert models_dir() == tmp_path / "mine" / "models"
     assert default_cache_dir() == tmp_path / "mine" / "superni" / "natural-instructions"
+
+
+def test_shared_values_are_encoded_once_and_spliced(tmp_path):
+    from selfinstruct.generation.jsonl import SharedEncoder, dumps
+
+    response = {"choices": [{"text": "1. a\n2. b", "logprobs": {"tokens": ["a"], "token_logprobs": [-0.5]}}]}
+    metadata = {"prompt": "Come up with", "response": response, "created_at": "now"}
+    enc = SharedEncoder()
+    rows = [{"instruction": name, "metadata": enc.fragment(metadata, ("response",))} for name in ("x", "y")]
+    assert len(enc) == 2  # the metadata and, inside it, the response
+    path = tmp_path / "rows.jsonl"
+    write_jsonl(path, rows)
+    assert read_jsonl(path) == [{"instruction": n, "metadata": metadata} for n in ("x", "y")]
+    log = JsonlAppender(tmp_path / "log.jsonl")
+    log.write({"response": enc.fragment(response)})
+    log.close()
+    assert read_jsonl(tmp_path / "log.jsonl") == [{"response": response}]
+    enc.clear()
+    assert len(enc) == 0
+    # what orjson cannot encode falls back to the standard library, inside a shared value too
+    assert json.loads(dumps({"big": 2**70, "m": [1, "é"]})) == {"big": 2**70, "m": [1, "é"]}
+    assert json.loads(dumps({"m": SharedEncoder().fragment([2**70, "é"])})) == {"m": [2**70, "é"]}
+
+
+def test_bad_json_is_reported_in_the_standard_librarys_words(tmp_path):
+    path = tmp_path / "nan.jsonl"
+    path.write_text('{"a": NaN}\n{"a": \n', encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_jsonl(path)
+    assert err.value.line == 2 and "Expecting value" in str(err.value)  # line 1 (NaN) was read

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from ..jsonl import loads
 from .base import Choice, LMRequest, LMResult, ProgressCallback, SamplingParams, Usage
 from .pricing import PriceTable, load_price_table
 from .ratelimit import RateLimiter, estimate_tokens
@@ -334,7 +335,7 @@ class OpenAICompatibleBackend:
                     response = await resource.with_raw_response.create(**kw)
                 finally:
                     self._free_pools.put_nowait(pool)
-                return parse(response.http_response.json()), attempt + 1, None
+                return parse(loads(response.http_response.content)), attempt + 1, None
             except Exception as exc:  # every failure is classified; none escapes the batch
                 retryable, retry_after, message = _classify(exc)
                 message = self._key.scrub(message)  # a server may echo the key in an error body

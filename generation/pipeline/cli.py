@@ -18,7 +18,7 @@ STEP_NAMES = ("bootstrap", "classify", "instances", "finetune")
 # settings that a single-step command takes from the manifest unless given explicitly
 _INHERITED = ("num_instructions", "profile", "seed", "finetune_seed", "threshold", "framing", "concurrency",
               "classification_only", "include_seed_instances", "seed_tasks", "max_cost", "max_tokens",
-              "request_max_tokens", "prompts_per_request")
+              "request_max_tokens", "prompts_per_request", "overlap_rounds")
 _INHERITED_MODEL = ("model", "backend", "api", "base_url", "batch_size", "device")
 
 
@@ -56,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--prompts-per-request", type=int, default=1, metavar="K",
                    help="pack up to K completions prompts with the same parameters into one request as a list "
                         "prompt (OpenAI, vLLM; cuts client CPU per prompt; chat cannot pack; default 1)")
+    g.add_argument("--overlap-rounds", action="store_true",
+                   help="send step-1 round r+1 while round r is being filtered, its prompts sampled from the pool "
+                        "as it was one round earlier (default profile; hides filtering time behind the network "
+                        "wait; a recorded setting: see docs/pipeline.md)")
     g.add_argument("--force", action="store_true", help="resume even though the settings differ from the run's")
     _add_filter_arguments(g)
     add_model_arguments(g)
@@ -99,7 +103,8 @@ def _generate(args: argparse.Namespace) -> int:
     manifest = read_manifest(RunPaths(out).manifest)
     defaults = {"num_instructions": None, "profile": "default", "seed": 42, "finetune_seed": 123, "threshold": 0.7,
                 "framing": "auto", "concurrency": 16, "classification_only": False, "include_seed_instances": True,
-                "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "prompts_per_request": 1, "model": "smollm2", "backend": "auto",
+                "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "prompts_per_request": 1, "overlap_rounds": False,
+                "model": "smollm2", "backend": "auto",
                 "api": "auto", "base_url": None, "batch_size": DEFAULT_BATCH_SIZE, "device": None}
     if args.step is not None:
         if manifest is None and args.step != "bootstrap":
@@ -121,7 +126,7 @@ def _generate(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, classification_only=args.classification_only,
         include_seed_instances=args.include_seed_instances, max_cost=args.max_cost, max_tokens=args.max_tokens,
         request_max_tokens=args.request_max_tokens, prompts_per_request=args.prompts_per_request,
-        seed_tasks=seed_path, seed_tasks_sha256=sha)
+        overlap_rounds=args.overlap_rounds, seed_tasks=seed_path, seed_tasks_sha256=sha)
     config: BackendConfig = config_from_args(args)
     steps = STEP_NAMES if args.step is None else (args.step,)
     engine = Engine(out, settings, config, seeds, force=args.force, progress=args.progress)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..jsonl import JsonlAppender, write_json, write_jsonl
+from ..jsonl import JsonlAppender, SharedEncoder, write_json, write_jsonl
 from ..lm.base import LanguageModel, LMResult, SamplingParams
 from ..lm.config import EMBEDDED_MODEL, BackendConfig
 from ..seeds import SeedTask
 from . import finetune as ft
 from .filters import InstructionFilter, filter_instances
 from .parsing import (
-    Dropped, is_classification_answer, parse_instances, parse_instruction_response, strip_chat_echo,
+    is_classification_answer, parse_instances, parse_instruction_response, strip_chat_echo,
 )
 from .profiles import Profile, get_profile
 from .rundir import RunPaths, load_requests, now, read_manifest, settings_hash, versions
@@ -62,6 +63,7 @@ class GenerateSettings:
     max_tokens: int | None = None  # total token budget for the run dir
     request_max_tokens: int | None = None  # cap on each request's max_tokens (small local models)
     prompts_per_request: int = 1  # completions prompts packed into one HTTP request (OpenAI-compatible)
+    overlap_rounds: bool = False  # sample round r+1 from the pool before round r (hides round r's filtering)
     seed_tasks: str | None = None
     seed_tasks_sha256: str | None = None
 
@@ -97,6 +99,8 @@ def hashed_settings(settings: GenerateSettings, profile: Profile, config: Backen
         d["request_max_tokens"] = settings.request_max_tokens
     if settings.prompts_per_request > 1:  # it groups the step-1 sampling seeds (see _bootstrap_params)
         d["prompts_per_request"] = settings.prompts_per_request
+    if settings.overlap_rounds:  # prompts sample an older pool
+        d["overlap_rounds"] = True
     return d
 
 
@@ -117,6 +121,47 @@ def _choice(rec: dict) -> tuple[str, str | None] | None:
 
 def _is_chat(rec: dict) -> bool:
     return isinstance(rec.get("prompt"), list)
+
+
+class _Round:
+    """One bootstrap round: its recorded answers, and the requests still to send, sent at
+    once (or on a daemon thread, which never holds the process open). `collect` logs the new
+    answers on the calling thread, so every write stays on the engine's thread, in order."""
+
+    def __init__(self, engine: "Engine", r: int, recs: list, missing: Sequence[int] = (), requests: Sequence = (),
+                 meta: Sequence[dict] = (), background: bool = False, after: "_Round | None" = None) -> None:
+        self.engine, self.r, self.recs, self._after = engine, r, recs, after
+        self.missing, self.requests, self.meta = list(missing), list(requests), list(meta)
+        self._answer: tuple | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if not self.requests:
+            return
+        if background:
+            self._thread = threading.Thread(target=self._run, name=f"bootstrap-round-{r}", daemon=True)
+            self._thread.start()
+        else:
+            self._run()
+
+    def _run(self) -> None:
+        if self._after is not None and self._after._thread is not None:
+            self._after._thread.join()
+        try:
+            self._answer = self.engine._generate(self.requests)
+        except BaseException as exc:  # re-raised on the engine's thread by collect()
+            self._error = exc
+
+    def collect(self) -> list[dict]:
+        if self.requests:
+            if self._thread is not None:
+                self._thread.join()
+            if self._error is not None:
+                raise self._error
+            logged = self.engine._log("bootstrap", self.requests, self.meta, *self._answer)
+            for j, rec in zip(self.missing, logged):
+                self.recs[j] = rec
+            self.requests = []
+        return self.recs
 
 
 @dataclass
@@ -153,6 +198,9 @@ class Engine:
         tasks = [t for t in self.seeds if t.is_classification] if self.settings.classification_only else self.seeds
         if not tasks:
             raise InputError("no seed tasks to prompt with", field="--seed-tasks")
+        if self.settings.overlap_rounds and self.profile.round_size is not None:
+            raise InputError("needs --profile default (upstream's loop filters each request before the next)",
+                             field="--overlap-rounds")
         self.seed_instructions = [t.instruction for t in tasks]
         num_prompt = load_prompt_data("bootstrap")["num_prompt_instructions"]
         self.num_prompt = min(num_prompt, len(self.seed_instructions))
@@ -168,6 +216,7 @@ class Engine:
         self.rng = random.Random(self.settings.seed)  # upstream: one stream per process
         self.next_round = 0
         self._round_base = 0
+        self._pool_marks: list[int] = []  # len(machine) after each round (overlapped sampling)
         self.status = "running"
         self.stats = {s: StepStats() for s in STEPS[:3]}
         self.timings: dict[str, float] = {}
@@ -175,6 +224,7 @@ class Engine:
         self._keyed: dict[tuple[str, str], list[dict]] = {}
         self._appender: JsonlAppender | None = None
         self._derived_appenders: dict[Path, JsonlAppender] = {}
+        self._encoder = SharedEncoder()  # a response's bytes, reused by the log and its kept rows
         self._versions = versions()
         self._rewritten = False
         self._written = {"kept": 0, "rejected": 0}
@@ -246,10 +296,17 @@ class Engine:
 
     def _send(self, step: str, requests: list, meta: list[dict]) -> list[dict]:
         """Send one round, append its records to the log (one write, prompt order), return them."""
+        return self._log(step, requests, meta, *self._generate(requests))
+
+    def _generate(self, requests: list) -> tuple[list[LMResult], float]:
+        """The model's answers and each request's share of their cost. Touches only the
+        backend, so it may run on the background thread of an overlapped round."""
         lm = self._model()
         cost_before = float(getattr(lm, "cost_usd", 0.0) or 0.0)
         results = lm.generate(requests)
-        share = (float(getattr(lm, "cost_usd", 0.0) or 0.0) - cost_before) / max(1, len(results))
+        return results, (float(getattr(lm, "cost_usd", 0.0) or 0.0) - cost_before) / max(1, len(results))
+
+    def _log(self, step: str, requests: list, meta: list[dict], results: list[LMResult], share: float) -> list[dict]:
         created = now()
         out = []
         for req, m, res in zip(requests, meta, results):
@@ -260,7 +317,9 @@ class Engine:
             out.append(rec)
         if self._appender is None:
             self._appender = JsonlAppender(self.paths.requests)
-        self._appender.write_many(out)
+        fragment = self._encoder.fragment
+        self._appender.write_many([rec if rec["response"] is None else {**rec, "response": fragment(rec["response"])}
+                                   for rec in out])
         for rec in out:
             self._index_record(rec)
         return out
@@ -281,9 +340,12 @@ class Engine:
 
     def _sample_round(self, r: int, size: int) -> list[str]:
         rng = self.rng if self.profile.single_rng_stream else round_rng(self.settings.seed, r)
+        machine = self.machine
+        if self.settings.overlap_rounds:  # the pool as it was before round r-1 was filtered
+            machine = machine[:self._pool_marks[r - 2] if r >= 2 else 0]
         prompts = []
         for _ in range(size):
-            chosen = sample_prompt_instructions(rng, self.seed_instructions, self.machine,
+            chosen = sample_prompt_instructions(rng, self.seed_instructions, machine,
                                                 num_prompt=self.num_prompt, num_machine=self.num_machine)
             prompts.append(bootstrap_prompt(chosen, classification=self.settings.classification_only))
         return prompts
@@ -304,38 +366,72 @@ class Engine:
             return
         size = self.profile.round_size or self.settings.concurrency
         bar = self._bar("bootstrap", self.settings.num_instructions)
+        inflight: _Round | None = None
         while not self._target_reached():
-            r = self.next_round
-            prompts = self._sample_round(r, size)
-            recs: list[dict | None] = []
-            for j, prompt in enumerate(prompts):
-                rec = self._boot_cache.get((r, j))
-                recs.append(rec if rec is not None and self._prompt_text(rec) == prompt else None)
-            missing = [j for j, rec in enumerate(recs) if rec is None]
-            if missing:
-                if not live:
+            if inflight is None:
+                inflight = self._open_round(self.next_round, size, live)
+                if inflight is None:
                     break
-                if self._over_budget():
-                    self.status = "stopped_budget"
-                    break
-                self._flush()
-                requests, meta = [], []
-                for j in missing:
-                    # upstream: one API call per round of 5 prompts; default: one call per prompt
-                    idx = r if self.profile.single_rng_stream else self._round_base + j
-                    requests.append(frame("bootstrap", prompts[j], self._bootstrap_params(idx), self.framing))
-                    meta.append({"round": r, "position": j, "round_size": size, "request_idx": idx})
-                for j, rec in zip(missing, self._send("bootstrap", requests, meta)):
-                    recs[j] = rec
-            self._process_round(recs)  # type: ignore[arg-type]
+            # Overlapped rounds: round r+1 is sampled and sent before round r is filtered, so
+            # its HTTP wait hides round r's filtering. Which pool it samples from is fixed by
+            # the setting, not by this choice, so skipping the overlap (when round r will
+            # probably reach the target) changes nothing but the timing.
+            following = None
+            if self.settings.overlap_rounds and not self._probably_last(size):
+                following = self._open_round(inflight.r + 1, size, live, after=inflight)
+            recs = inflight.collect()
+            self._process_round(recs)
+            self._pool_marks.append(len(self.machine))
             self.next_round += 1
             self._round_base += size
             if self._rewritten:
                 self._append_bootstrap()
                 self._write_manifest()
             self._update_bar(bar, len(self.kept))
+            inflight = following
+        if inflight is not None:  # opened but not needed (target reached): its answers are still logged
+            inflight.collect()
         if bar is not None:
             bar.close()
+
+    def _open_round(self, r: int, size: int, live: bool, after: "_Round | None" = None) -> "_Round | None":
+        """Round r's prompts, with the recorded answers the log has for them; the missing ones
+        are sent (on a background thread when rounds overlap, once `after`'s requests are
+        answered, so --concurrency still bounds what is in flight). None when nothing may be
+        sent."""
+        prompts = self._sample_round(r, size)
+        recs: list[dict | None] = []
+        for j, prompt in enumerate(prompts):
+            rec = self._boot_cache.get((r, j))
+            recs.append(rec if rec is not None and self._prompt_text(rec) == prompt else None)
+        missing = [j for j, rec in enumerate(recs) if rec is None]
+        if not missing:
+            return _Round(self, r, recs)
+        if not live:
+            return None
+        if self._over_budget():
+            self.status = "stopped_budget"
+            return None
+        self._flush()
+        base = self._round_base + (size if r > self.next_round else 0)
+        requests, meta = [], []
+        for j in missing:
+            # upstream: one API call per round of 5 prompts; default: one call per prompt
+            idx = r if self.profile.single_rng_stream else base + j
+            requests.append(frame("bootstrap", prompts[j], self._bootstrap_params(idx), self.framing))
+            meta.append({"round": r, "position": j, "round_size": size, "request_idx": idx})
+        self._model()  # made here, on the engine's thread, never by two rounds at once
+        return _Round(self, r, recs, missing, requests, meta, background=self.settings.overlap_rounds, after=after)
+
+    def _probably_last(self, size: int) -> bool:
+        """Whether the round in flight will probably reach the target (by the yield so far),
+        so that opening the next one now would likely pay for prompts nobody needs."""
+        n = self.settings.num_instructions
+        if n is None:
+            return False
+        prompts = self._round_base
+        expected = len(self.kept) / prompts * size if prompts else 0.0
+        return len(self.kept) + expected >= n
 
     @staticmethod
     def _prompt_text(rec: dict) -> str:
@@ -345,36 +441,41 @@ class Engine:
         return p or ""
 
     def _process_round(self, recs: Sequence[dict]) -> None:
-        """Parse and filter one round's responses in prompt order (pure over recorded data)."""
-        first_new = len(self.kept)
-        pool_indices = []
+        """Parse and filter one round's responses in prompt order (pure over recorded data).
+
+        The candidates of the whole round are judged in one batch (each still meets everything
+        kept before it); the rows of rejections keep their order: a response's parse drops,
+        then its candidates."""
+        parsed = []
         for rec in recs:
             choice = _choice(rec)
-            if choice is None:
-                continue
-            text, finish = choice
-            cands, dropped = parse_instruction_response(text, finish, self.profile, chat=_is_chat(rec))
+            if choice is not None:
+                text, finish = choice
+                parsed.append((rec, *parse_instruction_response(text, finish, self.profile, chat=_is_chat(rec))))
+        n = self.settings.num_instructions
+        limit = max(0, n - len(self.kept)) if n is not None and self.profile.trim_to_target else None
+        verdicts = iter(self.filter.judge_many([c for _, cands, _ in parsed for c in cands], limit))
+        for rec, cands, dropped in parsed:
             for d in dropped:
                 self._reject_boot(rec, d.candidate, d.rule)
+            metadata = None  # one dict for every instruction kept from this response
             for cand in cands:
+                v = next(verdicts)
                 self.candidates += 1
                 if self._target_reached() and self.profile.trim_to_target:
                     self._reject_boot(rec, cand, "target_reached")
                     continue
-                v = self.filter.judge(cand)
                 if not v.kept:
                     self._reject_boot(rec, cand, v.rule, v.score, v.nearest)
                     continue
                 self.machine.append(cand)
-                pool_indices.append(v.pool_index)
+                if metadata is None:
+                    metadata = {"prompt": rec.get("prompt"), "response": rec.get("response"),
+                                "created_at": rec.get("created_at")}
                 self.kept.append({
-                    "instruction": cand, "most_similar": None, "avg_similarity_score": None,
-                    "metadata": {"prompt": rec.get("prompt"), "response": rec.get("response"),
-                                 "created_at": rec.get("created_at")},
-                    "request_idx": rec.get("request_idx"), "id": f"instruction_{len(self.kept)}",
+                    "instruction": cand, "most_similar": v.most_similar, "avg_similarity_score": v.avg_similarity_score,
+                    "metadata": metadata, "request_idx": rec.get("request_idx"), "id": f"instruction_{len(self.kept)}",
                 })
-        for k, (most_similar, avg) in zip(self.kept[first_new:], self.filter.metadata(pool_indices)):
-            k["most_similar"], k["avg_similarity_score"] = most_similar, avg
 
     def _reject_boot(self, rec: dict, cand: str, rule: str, score: float | None = None, nearest: str | None = None) -> None:
         self.rule_counts[rule] += 1
@@ -549,7 +650,8 @@ class Engine:
         if self._rewritten:
             return
         inst_rejected = self.derive_instances()[1] if any(s == "instances" for s, _ in self._keyed) else []
-        self._rewrite(self.paths.instructions, self.kept)
+        self._rewrite(self.paths.instructions, self._instruction_rows(self.kept))
+        self._encoder.clear()
         self._rewrite(self.paths.rejected, self.boot_rejected + inst_rejected)
         self._written = {"kept": len(self.kept), "rejected": len(self.boot_rejected)}
         self._rewritten = True
@@ -558,8 +660,15 @@ class Engine:
             self._rewrite_step_file(step)
         self._write_manifest()
 
+    def _instruction_rows(self, kept: list[dict]) -> list[dict]:
+        """Kept rows as written: each response's metadata encoded once, however many
+        instructions were kept from it (the encoder is emptied once they are written)."""
+        fragment = self._encoder.fragment
+        return [{**k, "metadata": fragment(k["metadata"], ("response",))} if k.get("metadata") else k for k in kept]
+
     def _append_bootstrap(self) -> None:
-        self._append(self.paths.instructions, self.kept[self._written["kept"]:])
+        self._append(self.paths.instructions, self._instruction_rows(self.kept[self._written["kept"]:]))
+        self._encoder.clear()
         if self._instance_rejections_in_file:
             self._rewrite(self.paths.rejected, self.boot_rejected + (self._derived_instances or ([], [], None))[1])
         else:

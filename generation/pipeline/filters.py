@@ -23,6 +23,8 @@ class Verdict:
     score: float | None = None  # rejected by similarity: the highest ROUGE-L
     nearest: str | None = None
     pool_index: int | None = None  # kept: its index in the similarity pool
+    most_similar: dict[str, float] | None = None  # kept by `judge_many`: the upstream record fields
+    avg_similarity_score: float | None = None
 
     @property
     def kept(self) -> bool:
@@ -68,6 +70,43 @@ class InstructionFilter:
         if decision.kept:
             return Verdict(candidate, None, pool_index=decision.index)
         return Verdict(candidate, "rouge_l", score=decision.score, nearest=self.index.text(decision.index))
+
+    def judge_many(self, candidates: list[str], limit: int | None = None) -> list[Verdict | None]:
+        """`judge` for each candidate in order, each meeting the pool plus those kept before it,
+        until `limit` are kept (later candidates that pass the heuristics: None). Kept verdicts
+        carry their record fields, computed from the same scores as the verdict."""
+        verdicts: list[Verdict | None] = [None] * len(candidates)
+        passing = []
+        for i, cand in enumerate(candidates):
+            rule = heuristic_rejection(cand)
+            if rule is None:
+                passing.append(i)
+            else:
+                verdicts[i] = Verdict(cand, rule)
+        batch = getattr(self.index, "admit_batch", None)
+        if batch is None:  # an index without batches: one admit each, then the fields
+            decided = []
+            for i in passing:
+                if limit is not None and sum(v is not None and v.kept for v in verdicts) >= limit:
+                    break
+                verdicts[i] = v = self.judge(candidates[i])
+                if v.kept:
+                    decided.append(v)
+            for v, (most_similar, avg) in zip(decided, self.metadata([v.pool_index for v in decided])):
+                v.most_similar, v.avg_similarity_score = most_similar, avg
+            return verdicts
+        results = batch([candidates[i] for i in passing], limit=limit, order=self.top_k_order)
+        for i, res in zip(passing, results):
+            if res is None:
+                continue
+            decision, meta = res
+            cand = candidates[i]
+            if decision.kept:
+                verdicts[i] = Verdict(cand, None, pool_index=decision.index, most_similar=meta.most_similar,
+                                      avg_similarity_score=float(meta.avg_similarity_score))
+            else:
+                verdicts[i] = Verdict(cand, "rouge_l", score=decision.score, nearest=self.index.text(decision.index))
+        return verdicts
 
     def metadata(self, pool_indices: list[int]) -> list[tuple[dict[str, float], float]]:
         """(most_similar, avg_similarity_score) of each pool entry against the entries before it."""

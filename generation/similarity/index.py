@@ -29,7 +29,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
 from .metadata import RelabeledPool, SimilarityMetadata, collapse_top_k, top_indices
-from .scoring import fmeasure, fmeasure_array
+from .scoring import fmeasure, fmeasure_array, fmeasure_row
 from .tokenize import tokenize
 
 # Relative slack on every pruning bound. Computed F-measures are within a few ulps (~1e-15
@@ -45,6 +45,9 @@ _CHEAP_DIV = 64
 # (one rapidfuzz LCS of two short texts is ~0.2 us; a numpy or cdist call costs several).
 _SMALL = 128
 _SMALL_LCS = 100
+# admit_batch: pools up to this size are scored as one chunk x pool matrix; bigger ones a row at
+# a time (a matrix of 128 x 50k is 50 MB that a row-wise pass never leaves cache for).
+_MATRIX_MAX = 4096
 
 
 def _char(token_id: int) -> str:
@@ -93,6 +96,7 @@ class RougeLIndex:
         self._texts: list[str] = []
         self._vocab: dict[str, str | int] = {}  # token -> its symbol (a code point, or an int)
         self._postings: dict[tuple[int, int], array] = {}
+        self._posted = 0  # entries [0, _posted) are in the postings (built when the screen needs them)
         self._codes: list[str | list[int]] = []  # rapidfuzz-ready sequence of each entry
         self._lens = array("q")  # token count of each entry (numpy views it without copying)
         self._as_lists = False
@@ -117,13 +121,13 @@ class RougeLIndex:
         return self._add(text, self._query(text))
 
     def _add(self, text: str, q: _Query) -> int:
-        if q.unknown == 0:  # every token already has a symbol: reuse the query's work
-            self._store(text, q.code, q.elements)
-        else:
-            self._store(text, *self._encode_new(q.tokens))
+        # every token already has a symbol: the query's code is the entry's
+        self._store(text, q.code if q.unknown == 0 else self._encode_new(q.tokens))
+        if self._relabeled.eager:
+            self._relabeled.sync(self._codes, self._vocab, self._ranking())
         return len(self._texts) - 1
 
-    def _encode_new(self, tokens: list[str]) -> tuple[str | list[int], list]:
+    def _encode_new(self, tokens: list[str]) -> str | list[int]:
         vocab = self._vocab
         symbols = []
         for token in tokens:
@@ -135,22 +139,30 @@ class RougeLIndex:
                     symbols = [_unchar(c) for c in symbols]
                 sym = vocab[token] = token_id if self._as_lists else _char(token_id)
             symbols.append(sym)
-        return (symbols if self._as_lists else "".join(symbols)), self._keys(symbols)
+        return symbols if self._as_lists else "".join(symbols)
 
-    def _store(self, text: str, code: str | list[int], keys: list) -> None:
-        d = len(self._texts)
+    def _store(self, text: str, code: str | list[int]) -> None:
         self._codes.append(code)
         self._lens.append(len(code))
         self._texts.append(text)
-        postings = self._postings
-        for key in keys:
-            posting = postings.get(key)
-            if posting is None:
-                postings[key] = array("i", (d,))
-            else:
-                posting.append(d)
-        if self._relabeled.eager:
-            self._relabeled.sync(self._codes, self._vocab, self._doc_freq)
+
+    def _post(self) -> None:
+        """Bring the inverted index up to the pool. Only the screen reads it, so a pool that is
+        only ever judged in batches (whole rows, `admit_batch`) never pays for it."""
+        postings, codes = self._postings, self._codes
+        for d in range(self._posted, len(codes)):
+            for key in self._keys(list(codes[d])):
+                posting = postings.get(key)
+                if posting is None:
+                    postings[key] = array("i", (d,))
+                else:
+                    posting.append(d)
+        self._posted = len(codes)
+
+    def _ranking(self):
+        """How `RelabeledPool` ranks symbols: by posting length when the postings are complete
+        (cheap), else None (it counts the pool's tokens)."""
+        return self._doc_freq if self._posted == len(self._codes) else None
 
     def extend(self, texts: Iterable[str]) -> list[int]:
         return [self.add(t) for t in texts]
@@ -161,7 +173,7 @@ class RougeLIndex:
         run) then costs no catch-up in the first round. About 10 us per add on the bench corpus,
         re-rankings at each doubling included (0.5 s over 50k adds)."""
         self._relabeled.eager = True
-        self._relabeled.sync(self._codes, self._vocab, self._doc_freq)
+        self._relabeled.sync(self._codes, self._vocab, self._ranking())
 
     # -- near-duplicate test --------------------------------------------------------------------
     def is_near_duplicate(self, text: str, threshold: float | None = None, inclusive: bool | None = None) -> bool:
@@ -190,6 +202,112 @@ class RougeLIndex:
                    inclusive: bool | None = None) -> list[Decision]:
         """`admit` in order: each text meets the pool plus every text kept before it."""
         return [self.admit(t, threshold, inclusive) for t in texts]
+
+    def admit_batch(self, texts: Sequence[str], *, limit: int | None = None, k: int = 10, order: str = "upstream",
+                    threshold: float | None = None, inclusive: bool | None = None,
+                    chunk: int = 128) -> list[tuple[Decision, SimilarityMetadata | None] | None]:
+        """`admit` for each text in order, and for each one kept its `member_metadata`, from one
+        row of scores per text; texts after the `limit`-th kept one are not judged (None).
+
+        Every text meets the pool plus the texts kept before it, exactly as a loop of `admit`
+        would, and the decisions, scores and nearest entries are the same. The difference is
+        the work: each chunk of texts is scored against the whole pool in one `cdist` (on
+        rapidfuzz's threads when it is big) and against itself, so the per-text work is one
+        row of numpy instead of a screen of the inverted index, and a kept text's record fields
+        come from the row its verdict already needed. That pays when most texts are kept (a
+        Self-Instruct round keeps most of its candidates); the screen pays when most are
+        rejected, and `admit` remains for that.
+        """
+        threshold, inclusive = self._resolve(threshold, inclusive)
+        out: list[tuple[Decision, SimilarityMetadata | None] | None] = [None] * len(texts)
+        kept = 0
+        start = 0
+        while start < len(texts) and (limit is None or kept < limit):
+            batch = texts[start:start + max(1, chunk)]
+            chunk_out = self._judge_chunk(batch, threshold, inclusive, None if limit is None else limit - kept, k, order)
+            base = len(self._texts)
+            for i in chunk_out.kept:
+                self._store(batch[i], chunk_out.codes[i])
+            if self._relabeled.eager:
+                self._relabeled.sync(self._codes, self._vocab, self._ranking())
+            for i, decision in enumerate(chunk_out.decisions):
+                if decision is not None:
+                    out[start + i] = (decision, None)
+            for t, (i, (top_idx, top_scores, mean)) in enumerate(zip(chunk_out.kept, chunk_out.summaries)):
+                top = [(int(j), float(v)) for j, v in zip(top_idx, top_scores)]
+                out[start + i] = (Decision(True, base + t), SimilarityMetadata(top, collapse_top_k(self._texts, top), mean))
+            kept += len(chunk_out.kept)
+            start += len(batch)
+        return out
+
+    def _judge_chunk(self, batch: Sequence[str], threshold: float, inclusive: bool, limit: int | None,
+                     k: int, order: str) -> "_Chunk":
+        """One chunk of `admit_batch`, deciding in order but adding nothing to the pool."""
+        from .metadata import THREAD_MIN_PAIRS, available_cpus, row_summary
+
+        queries = [self._query(t) for t in batch]
+        # New tokens get symbols now, so texts of one chunk that share them match each other
+        codes = [q.code if q.unknown == 0 else self._encode_new(q.tokens) for q in queries]
+        if self._as_lists:  # the vocabulary outgrew code points mid-chunk
+            codes = [[_unchar(c) for c in code] if isinstance(code, str) else code for code in codes]
+        base, c = len(self._texts), len(batch)
+        n = np.array([q.n for q in queries], dtype=np.int64)
+        own_lcs = process.cdist(codes, codes, scorer=LCSseq.similarity, processor=None, dtype=np.int32, workers=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            own = fmeasure_array(own_lcs, n[None, :], n[:, None])  # own[i, j]: text i against text j
+        own_rows = own.tolist()
+        if base:
+            lens = np.array(self._lens[:base], dtype=np.int32)
+            relabel = self._relabeled.sync(self._codes, self._vocab, self._ranking())
+            pool_codes = self._relabeled.codes if relabel is not None else self._codes
+            qcodes = [code.translate(relabel) for code in codes] if relabel is not None else codes
+            threads = available_cpus() if base * c >= THREAD_MIN_PAIRS else 1
+            lcs = process.cdist(qcodes, pool_codes[:base], scorer=LCSseq.similarity, processor=None,
+                                dtype=np.int32, workers=threads)
+            width = int(lens.max()) + 1
+        # A small pool is scored as one matrix (a few numpy calls for the whole chunk); a big
+        # one a row at a time into one buffer, which stays in cache and allocates nothing.
+        matrix = base <= _MATRIX_MAX
+        if matrix:
+            pool = np.zeros((c, base))
+            for i in np.flatnonzero(n) if base else ():
+                pool[i] = fmeasure_row(lcs[i], lens, int(n[i]), width)
+            pool_arg = pool.argmax(axis=1) if base else None
+        else:
+            buf, scratch = np.empty(base + c), np.empty(base, dtype=np.int32)
+        decisions: list[Decision | None] = [None] * c
+        kept: list[int] = []
+        summaries: list[tuple[np.ndarray, np.ndarray, float]] = []
+        for i in range(c):
+            if limit is not None and len(kept) >= limit:
+                break
+            if not base:
+                best, nearest = -1.0, 0
+            elif matrix:
+                nearest = int(pool_arg[i])
+                best = float(pool[i, nearest])
+            else:
+                if n[i]:
+                    fmeasure_row(lcs[i], lens, int(n[i]), width, out=buf[:base], scratch=scratch)
+                else:
+                    buf[:base] = 0.0
+                nearest = int(buf[:base].argmax())
+                best = float(buf[nearest])
+            own_row = own_rows[i]
+            for t, j in enumerate(kept):  # entries after the pool: the chunk's kept texts, in order
+                if own_row[j] > best:  # strictly: ties keep the first (lower) index
+                    best, nearest = own_row[j], base + t
+            if best >= 0 and (best >= threshold if inclusive else best > threshold):
+                decisions[i] = Decision(False, nearest, best)
+                continue
+            if not matrix:  # its row: the pool, then the chunk's texts kept before it
+                t = len(kept)
+                buf[base:base + t] = own[i, kept]
+                summaries.append(row_summary(buf[:base + t], k, order))
+            kept.append(i)
+        if matrix:
+            summaries = _matrix_summaries(pool, own, kept, k, order)
+        return _Chunk(decisions, kept, codes, summaries)
 
     def near_duplicates(self, texts: Iterable[str], threshold: float | None = None,
                         inclusive: bool | None = None) -> list[bool]:
@@ -332,6 +450,8 @@ class RougeLIndex:
         m_lo = max(1, math.ceil(n * t / (2.0 - t)))
         # Least LCS (hence overlap) any entry needs: t*(m+n)/2 at m = m_lo.
         alpha = max(1, math.ceil(t * (m_lo + n) / 2.0))
+        if self._posted < len(self._codes):
+            self._post()
         get = self._postings.get
         lists = [p for p in map(get, q.elements) if p is not None]
         if len(lists) < alpha:  # fewer shared elements than any passing entry needs
@@ -408,6 +528,40 @@ class RougeLIndex:
         row = self._row(q, text)
         j = int(np.argmax(row))
         return float(row[j]), j
+
+
+@dataclass
+class _Chunk:
+    """What `_judge_chunk` decided: rejections by position (None: kept or not judged), the
+    positions kept in order, every text's code, and each kept text's (top-k indices, their
+    scores, mean) against the pool as it was when it was kept."""
+
+    decisions: list[Decision | None]
+    kept: list[int]
+    codes: list
+    summaries: list[tuple[np.ndarray, np.ndarray, float]]
+
+
+def _matrix_summaries(pool: np.ndarray, own: np.ndarray, kept: list[int], k: int,
+                      order: str) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Record fields of a chunk's kept texts from its score matrices: row t is kept text t
+    against the pool, then against kept texts 0..t-1; the rest of the row is absent (-1)."""
+    from .metadata import row_summary, stable_top_rows
+
+    if not kept:
+        return []
+    idx = np.array(kept, dtype=np.int64)
+    base, nk = pool.shape[1], len(kept)
+    rows = np.empty((nk, base + nk))
+    rows[:, :base] = pool[idx]
+    rows[:, base:] = np.where(np.tri(nk, k=-1, dtype=bool), own[np.ix_(idx, idx)], -1.0)
+    if order != "stable":  # upstream's argsort: on each row exactly as long as it was
+        return [row_summary(rows[t, :base + t], k, order) for t in range(nk)]
+    out = []
+    for t, top in enumerate(stable_top_rows(rows, k)):
+        row = rows[t, :base + t]
+        out.append((top, row[top], float(np.mean(row)) if len(row) else 0.0))
+    return out
 
 
 def _check_text(text: object) -> None:

@@ -72,7 +72,7 @@ def stable_top_indices(row: np.ndarray, k: int) -> np.ndarray:
     """The k best entries by (-score, index): highest score first, equal scores by pool index.
 
     Exact and independent of numpy's sort internals. Without a full sort: the k-th largest of the
-    block maxima (blocks of _CHUNK) is a lower bound on the k-th largest score (k distinct
+    group maxima (disjoint groups of _CHUNK) is a lower bound on the k-th largest score (k distinct
     blocks each hold a score at least that high), so only scores at or above it are candidates,
     typically a few dozen of 50k; they are ordered with a stable sort, whose output among equal
     keys is in index order by definition.
@@ -82,7 +82,9 @@ def stable_top_indices(row: np.ndarray, k: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if n > k * _CHUNK:
         full = n - n % _CHUNK
-        maxima = row[:full].reshape(-1, _CHUNK).max(axis=1)
+        # groups of _CHUNK entries strided across the row: any disjoint groups give the bound,
+        # and a maximum down the columns is one fast elementwise pass
+        maxima = row[:full].reshape(_CHUNK, -1).max(axis=0)
         if full < n:
             maxima = np.append(maxima, row[full:].max())
         bound = np.partition(maxima, len(maxima) - k)[len(maxima) - k]
@@ -91,6 +93,30 @@ def stable_top_indices(row: np.ndarray, k: int) -> np.ndarray:
         cand = np.arange(n)
     # flatnonzero/arange give ascending indices, so a stable sort on -score breaks ties by index
     return cand[np.argsort(-row[cand], kind="stable")[:k]]
+
+
+def stable_top_rows(rows: np.ndarray, k: int) -> list[np.ndarray]:
+    """`stable_top_indices` of every row of a matrix at once, negative entries counting as
+    absent (rows of different lengths padded with -1). One pass of numpy per step for the
+    whole matrix instead of a dozen small calls per row, which is what a row of a few thousand
+    scores costs; the same block-maximum bound keeps the sort to a few dozen entries a row."""
+    r, w = rows.shape
+    if k <= 0 or r == 0 or w == 0:
+        return [np.zeros(0, dtype=np.int64) for _ in range(r)]
+    if w > k * _CHUNK:
+        full = w - w % _CHUNK
+        maxima = rows[:, :full].reshape(r, _CHUNK, -1).max(axis=1)
+        if full < w:
+            maxima = np.concatenate((maxima, rows[:, full:].max(axis=1, keepdims=True)), axis=1)
+        bound = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+        mask = rows >= np.maximum(bound, 0.0)[:, None]
+    else:
+        mask = rows >= 0.0
+    ri, ci = np.nonzero(mask)  # row-major: indices ascend within a row
+    order = np.lexsort((ci, -rows[ri, ci], ri))  # by row, then score descending, then index
+    ri, ci = ri[order], ci[order]
+    starts = np.searchsorted(ri, np.arange(r + 1))
+    return [ci[starts[t]:min(starts[t] + k, starts[t + 1])] for t in range(r)]
 
 
 def top_indices(row: np.ndarray, k: int, order: str = "upstream") -> np.ndarray:
@@ -109,6 +135,12 @@ def collapse_top_k(texts: Sequence[str], top: Iterable[tuple[int, float]]) -> di
 
 def _mean(row: np.ndarray) -> float:
     return float(np.mean(row)) if len(row) else 0.0
+
+
+def row_summary(row: np.ndarray, k: int, order: str = "upstream") -> tuple[np.ndarray, np.ndarray, float]:
+    """(top-k indices, their scores, mean) of one row of scores."""
+    top = top_indices(row, k, order)
+    return top, row[top], _mean(row)
 
 
 def metadata_from_row(texts: Sequence[str], row: np.ndarray, k: int, order: str = "upstream") -> SimilarityMetadata:
@@ -134,8 +166,7 @@ def score_block(pool_codes: list, pool_lens: np.ndarray, codes: list, lens: Sequ
     out = []
     for r, (n, u) in enumerate(zip(lens, uptos)):
         row = fmeasure_row(lcs[r, :u], pool_lens[:u], n, table_width) if n else np.zeros(u)
-        top = top_indices(row, k, order)
-        out.append((top, row[top], _mean(row)))
+        out.append(row_summary(row, k, order))
     return out
 
 
@@ -266,7 +297,7 @@ def batch_metadata(index: "RougeLIndex", texts: Sequence[str], *, k: int = 10,
     width = max(uptos, default=0)
     pool_lens = np.array(index._lens[:width], dtype=np.int32)
     query_codes = [q.code for q in queries]
-    relabel = index._relabeled.sync(index._codes, index._vocab, index._doc_freq) if width else None
+    relabel = index._relabeled.sync(index._codes, index._vocab, index._ranking()) if width else None
     if relabel is not None:  # code points of tokens the pool lacks stay put: they still match nothing
         pool_codes = index._relabeled.codes
         query_codes = [c.translate(relabel) for c in query_codes]

@@ -153,3 +153,35 @@ def test_request_max_tokens_caps_every_request(tmp_path, generate):
     params = [r["params"]["max_tokens"] for r in read_jsonl(out / "requests.jsonl")]
     assert max(params) == 40 and 3 in params  # classify keeps its own 3
     assert _manifest(out)["hashed_settings"]["request_max_tokens"] == 40
+
+
+def test_overlapped_rounds_sample_one_round_older_pool_and_are_reproducible(tmp_path, generate, capsys):
+    plain, a, b = tmp_path / "plain", tmp_path / "a", tmp_path / "b"
+    assert generate(plain, "--concurrency", "2", num=30) == 0
+    assert generate(a, "--concurrency", "2", "--overlap-rounds", num=30) == 0
+    assert generate(b, "--concurrency", "2", "--overlap-rounds", num=30) == 0
+    assert derived_files(a) == derived_files(b)  # the same files whatever the timing
+    assert _manifest(a)["hashed_settings"]["overlap_rounds"] is True
+    assert "overlap_rounds" not in _manifest(plain)["hashed_settings"]
+
+    def rounds(run):
+        out: dict[int, list[str]] = {}
+        for rec in read_jsonl(run / "requests.jsonl"):
+            if rec["step"] == "bootstrap":
+                out.setdefault(rec["round"], []).append(rec["prompt"])
+        return out
+
+    def machine_in(prompts, kept_before):
+        return sum(any(k in p for k in kept_before) for p in prompts)
+
+    kept = [r["instruction"] for r in read_jsonl(a / "machine_generated_instructions.jsonl")]
+    ra, rp = rounds(a), rounds(plain)
+    assert ra[0] == rp[0]  # both start from the seeds alone
+    assert machine_in(ra[1], kept) == 0 < machine_in(rp[1], kept)  # round 1 still sees only the seeds
+    assert len(ra) >= 3 and machine_in(ra[2], kept) > 0
+    # the overlap is a recorded setting: a plain run is not resumed with it, nor upstream given it
+    capsys.readouterr()
+    assert generate(plain, "--concurrency", "2", "--overlap-rounds", num=40) == 2
+    assert "overlap_rounds" in capsys.readouterr().err
+    assert generate(tmp_path / "up", "--overlap-rounds", "--profile", "upstream", num=5) == 2
+    assert "--overlap-rounds" in capsys.readouterr().err

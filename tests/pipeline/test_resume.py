@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from selfinstruct.generation.lm.localserver import LocalServer
 from selfinstruct.generation.pipeline.synthetic import synthetic_responder
 
@@ -25,13 +27,14 @@ def _size(path: Path) -> int:
         return 0
 
 
-def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path, generate, upstream_seed_file):
+@pytest.mark.parametrize("extra", [[], ["--overlap-rounds"]], ids=["rounds", "overlapped-rounds"])
+def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path, generate, upstream_seed_file, extra):
     with LocalServer(synthetic_responder, latency=0.03) as srv:
         common = ["--num-instructions", "40", "--concurrency", "4", "--model", "local-test-model",
                   "--base-url", srv.base_url, "--api-key", "k", "--seed-tasks", str(upstream_seed_file),
-                  "--no-progress", "--no-summary"]
+                  "--no-progress", "--no-summary", *extra]
         reference = tmp_path / "reference"
-        assert generate(reference, "--concurrency", "4", num=40, base_url=srv.base_url) == 0
+        assert generate(reference, "--concurrency", "4", *extra, num=40, base_url=srv.base_url) == 0
 
         killed = tmp_path / "killed"
         cmd = [sys.executable, "-m", "selfinstruct.generation.cli", "generate", "--out", str(killed), *common]
