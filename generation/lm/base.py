@@ -100,7 +100,10 @@ ProgressCallback = Callable[[int], None]  # called with the number of requests j
 
 @runtime_checkable
 class LanguageModel(Protocol):
-    """A backend. `name` identifies the model in manifests and file names."""
+    """A backend. `name` identifies the model in manifests and file names.
+
+    A backend may also set `concurrent_generate = True` when `generate` may be called from
+    several threads at once (callers then overlap batches; otherwise they take turns)."""
 
     name: str
 

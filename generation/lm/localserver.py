@@ -26,6 +26,8 @@ time. Faults apply to the whole request. `accept_list_prompts=False` answers a l
 400, as some servers do.
 
 Token counting is by whitespace-separated words: the server is a protocol double, not a model.
+`latency` is each answer's time from request to response, building the answer included (as a
+real server's generation happens within its latency, not after it).
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from ..jsonl import dumps_bytes
 
 FAULTS = ("429", "500", "503", "timeout", "drop", "malformed", "empty_choices", "length")
 
@@ -97,10 +101,10 @@ def apply_stop(text: str, stop: Iterable[str]) -> tuple[str, bool]:
 
 
 def truncate_tokens(text: str, max_tokens: int) -> tuple[str, bool]:
-    pieces = _PIECE.findall(text.lstrip()) if text.strip() else []
-    lead = text[: len(text) - len(text.lstrip())]
-    if len(pieces) <= max_tokens:
+    if count_tokens(text) <= max_tokens:  # as many tokens as pieces below: nothing to cut
         return text, False
+    pieces = _PIECE.findall(text.lstrip())
+    lead = text[: len(text) - len(text.lstrip())]
     return (lead + "".join(pieces[:max_tokens])).rstrip(), True
 
 
@@ -303,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        data = payload if isinstance(payload, bytes) else dumps_bytes(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -345,6 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
                 srv.in_flight -= 1
 
     def _post(self) -> None:
+        received = time.monotonic()
         srv = self.server_ref
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -359,8 +364,19 @@ class _Handler(BaseHTTPRequestHandler):
         srv._record(path, body, fault, self.headers.get("Authorization"))
         if not self._authorized():
             return self._error(401, "invalid api key", "invalid_request_error")
-        if srv.latency > 0:
-            time.sleep(srv.latency)
+        # `latency` is the time to answer, the model's work included: an answer is built (and
+        # encoded) first, then the rest of the latency is waited out, as a server whose
+        # generation takes that long would answer.
+        ready = None
+        if fault in (None, "length", "empty_choices", "timeout") and ("messages" in body or "prompt" in body) \
+                and (srv.accept_list_prompts or not isinstance(body.get("prompt"), list)):
+            response = srv.build_response(path, body, fault)
+            if fault == "empty_choices":
+                response["choices"] = []
+            ready = dumps_bytes(response)
+        wait = srv.latency - (time.monotonic() - received)
+        if wait > 0:
+            time.sleep(wait)
         if fault == "429":
             return self._error(429, "rate limited", "rate_limit_exceeded",
                                {"Retry-After": f"{srv.retry_after:g}"})
@@ -381,8 +397,5 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(400, "missing prompt or messages", "invalid_request_error")
         if not srv.accept_list_prompts and isinstance(body.get("prompt"), list):
             return self._error(400, "prompt must be a string", "invalid_request_error")
-        response = srv.build_response(path, body, fault)
-        if fault == "empty_choices":
-            response["choices"] = []
-        self._send_json(200, response)
+        self._send_json(200, ready)
 

@@ -72,6 +72,9 @@ class _Retryable(Exception):
 
 
 class OpenAICompatibleBackend:
+    # generate() from several threads shares one event loop and one bound on requests in flight
+    concurrent_generate = True
+
     def __init__(
         self,
         model: str,
@@ -124,6 +127,7 @@ class OpenAICompatibleBackend:
         self._clients: list[Any] = []
         self._free_pools: Any = None
         self._limiter: RateLimiter | None = None
+        self._in_flight: asyncio.Semaphore | None = None
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleBackend(model={self.model!r}, base_url={self.base_url!r}, api={self.api!r})"
@@ -179,6 +183,8 @@ class OpenAICompatibleBackend:
             for _ in range(per_pool):
                 self._free_pools.put_nowait(i)
         self._limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute)
+        # one bound for the backend, so overlapping generate() calls still keep `concurrency`
+        self._in_flight = asyncio.Semaphore(self.concurrency)
 
     def close(self) -> None:
         if self._loop is None:
@@ -210,7 +216,7 @@ class OpenAICompatibleBackend:
         return future.result()
 
     async def _generate(self, requests: list[LMRequest], progress: ProgressCallback | None) -> list[LMResult]:
-        sem = asyncio.Semaphore(self.concurrency)  # bounds HTTP requests in flight, packed or not
+        sem = self._in_flight  # bounds HTTP requests in flight, packed or not, over all callers
         results: list[LMResult | None] = [None] * len(requests)
 
         async def run(idxs: list[int]) -> None:

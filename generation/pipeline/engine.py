@@ -12,6 +12,7 @@ their file in canonical (kept-instruction) order when they finish.
 """
 from __future__ import annotations
 
+import gc
 import random
 import sys
 import threading
@@ -298,22 +299,33 @@ class Engine:
         """Send one round, append its records to the log (one write, prompt order), return them."""
         return self._log(step, requests, meta, *self._generate(requests))
 
-    def _generate(self, requests: list) -> tuple[list[LMResult], float]:
-        """The model's answers and each request's share of their cost. Touches only the
-        backend, so it may run on the background thread of an overlapped round."""
+    def _generate(self, requests: list) -> tuple[list[LMResult], list[float]]:
+        """The model's answers and each one's cost. Touches only the backend, so it may run on
+        the background thread of an overlapped round (two of them at once, when the backend
+        allows it): each cost comes from the answer's own usage where the backend has prices,
+        else from an even share of what the backend's total grew by."""
         lm = self._model()
         cost_before = float(getattr(lm, "cost_usd", 0.0) or 0.0)
         results = lm.generate(requests)
-        return results, (float(getattr(lm, "cost_usd", 0.0) or 0.0) - cost_before) / max(1, len(results))
+        table, model = getattr(lm, "price_table", None), getattr(lm, "model", None)
+        if table is not None and model is not None:
+            return results, [table.cost(model, r.usage) for r in results]
+        share = (float(getattr(lm, "cost_usd", 0.0) or 0.0) - cost_before) / max(1, len(results))
+        return results, [share] * len(results)
 
-    def _log(self, step: str, requests: list, meta: list[dict], results: list[LMResult], share: float) -> list[dict]:
+    def _log(self, step: str, requests: list, meta: list[dict], results: list[LMResult],
+             costs: list[float]) -> list[dict]:
         created = now()
         out = []
-        for req, m, res in zip(requests, meta, results):
-            rec = {"step": step, **m, "prompt": request_prompt_record(req), "params": asdict(req.params),
+        params: dict[SamplingParams, dict] = {}  # a round's requests share a few settings: convert each once
+        for req, m, res, cost in zip(requests, meta, results, costs):
+            p = params.get(req.params)
+            if p is None:
+                p = params[req.params] = asdict(req.params)
+            rec = {"step": step, **m, "prompt": request_prompt_record(req), "params": p,
                    "response": _response_dict(res),
                    "usage": {"prompt_tokens": res.usage.prompt_tokens, "completion_tokens": res.usage.completion_tokens},
-                   "error": res.error if not res.ok else None, "created_at": created, "cost_usd": share}
+                   "error": res.error if not res.ok else None, "created_at": created, "cost_usd": cost}
             out.append(rec)
         if self._appender is None:
             self._appender = JsonlAppender(self.paths.requests)
@@ -377,10 +389,14 @@ class Engine:
             # the setting, not by this choice, so skipping the overlap (when round r will
             # probably reach the target) changes nothing but the timing.
             following = None
-            if self.settings.overlap_rounds and not self._probably_last(size):
-                following = self._open_round(inflight.r + 1, size, live, after=inflight)
+            if self.settings.overlap_rounds and self._worth_overlapping():
+                together = getattr(self.lm, "concurrent_generate", False)  # else it waits its turn
+                following = self._open_round(inflight.r + 1, size, live, after=None if together else inflight)
             recs = inflight.collect()
             self._process_round(recs)
+            # What a round leaves behind (responses, kept rows, pool entries) lives for the whole
+            # run; out of the collector's sight, each later collection stays as cheap as the first.
+            gc.freeze()
             self._pool_marks.append(len(self.machine))
             self.next_round += 1
             self._round_base += size
@@ -423,15 +439,20 @@ class Engine:
         self._model()  # made here, on the engine's thread, never by two rounds at once
         return _Round(self, r, recs, missing, requests, meta, background=self.settings.overlap_rounds, after=after)
 
-    def _probably_last(self, size: int) -> bool:
-        """Whether the round in flight will probably reach the target (by the yield so far),
-        so that opening the next one now would likely pay for prompts nobody needs."""
-        n = self.settings.num_instructions
-        if n is None:
+    def _worth_overlapping(self) -> bool:
+        """Whether to open the next round before the one in flight is filtered: not when, by
+        the yield and spend per round so far, the round in flight will probably reach the
+        target or exhaust a budget (the next round would pay for prompts nobody needs, or
+        overshoot the budget by two rounds instead of one)."""
+        rounds = self.next_round
+        if not rounds:
+            return True
+        n, s = self.settings.num_instructions, self.settings
+        if n is not None and len(self.kept) * (rounds + 1) / rounds >= n:
             return False
-        prompts = self._round_base
-        expected = len(self.kept) / prompts * size if prompts else 0.0
-        return len(self.kept) + expected >= n
+        if s.max_tokens is not None and self.tokens_used * (rounds + 1) / rounds >= s.max_tokens:
+            return False
+        return s.max_cost is None or self.cost_used * (rounds + 1) / rounds < s.max_cost
 
     @staticmethod
     def _prompt_text(rec: dict) -> str:
@@ -789,6 +810,10 @@ class Engine:
         old = read_manifest(self.paths.manifest) if self.mode == "live" else None
         self._timings_base = dict((old or {}).get("timings") or {})
         self._load_log()
+        thresholds = gc.get_threshold()
+        # A round allocates hundreds of thousands of short-lived objects (responses, candidates),
+        # almost none in cycles: young collections every 700 of them cost ~10% of a round.
+        gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
         try:
             for step in ("bootstrap", "classify", "instances"):
                 live = self.mode == "live" and step in steps and self.status == "running"
@@ -808,6 +833,8 @@ class Engine:
                 self.status = "replayed"
             self._write_manifest()
         finally:
+            gc.unfreeze()  # see _bootstrap: the collector gets everything back
+            gc.set_threshold(*thresholds)
             if self._appender is not None:
                 self._appender.close()
             for fh in self._derived_appenders.values():

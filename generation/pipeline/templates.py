@@ -26,6 +26,7 @@ def load_prompt_data(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+@lru_cache(maxsize=1 << 17)  # the same pool instructions are shown in prompt after prompt
 def clean_instruction(text: str) -> str:
     """How an instruction is shown in the bootstrap prompt: one line, no trailing colon."""
     return _WS.sub(" ", text).strip().rstrip(":")

@@ -234,7 +234,7 @@ class RougeLIndex:
                 if decision is not None:
                     out[start + i] = (decision, None)
             for t, (i, (top_idx, top_scores, mean)) in enumerate(zip(chunk_out.kept, chunk_out.summaries)):
-                top = [(int(j), float(v)) for j, v in zip(top_idx, top_scores)]
+                top = list(zip(top_idx.tolist(), top_scores.tolist()))
                 out[start + i] = (Decision(True, base + t), SimilarityMetadata(top, collapse_top_k(self._texts, top), mean))
             kept += len(chunk_out.kept)
             start += len(batch)
@@ -245,7 +245,7 @@ class RougeLIndex:
         """One chunk of `admit_batch`, deciding in order but adding nothing to the pool."""
         from .metadata import THREAD_MIN_PAIRS, available_cpus, row_summary
 
-        queries = [self._query(t) for t in batch]
+        queries = [self._query(t, elements=False) for t in batch]
         # New tokens get symbols now, so texts of one chunk that share them match each other
         codes = [q.code if q.unknown == 0 else self._encode_new(q.tokens) for q in queries]
         if self._as_lists:  # the vocabulary outgrew code points mid-chunk
@@ -424,7 +424,8 @@ class RougeLIndex:
                 out.append(sym if k == 1 else sym * k)
         return out
 
-    def _query(self, text: str) -> _Query:
+    def _query(self, text: str, elements: bool = True) -> _Query:
+        """`elements=False` leaves out the inverted-index keys (only the screen reads them)."""
         _check_text(text)
         tokens = tokenize(text)
         unknown_sym = 0 if self._as_lists else "\x00"  # token ids start at 1: matches nothing
@@ -432,7 +433,7 @@ class RougeLIndex:
         symbols = [get(t, unknown_sym) for t in tokens]
         known = [sym for sym in symbols if sym != unknown_sym]
         code = symbols if self._as_lists else "".join(symbols)
-        return _Query(tokens, code, len(symbols), self._keys(known), len(symbols) - len(known))
+        return _Query(tokens, code, len(symbols), self._keys(known) if elements else [], len(symbols) - len(known))
 
     def _screen(self, q: _Query, threshold: float, inclusive: bool) -> list[tuple[float, int]]:
         """(exact score, index) of the entries that might pass (F >= threshold, with slack), in
