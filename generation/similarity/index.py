@@ -97,6 +97,8 @@ class RougeLIndex:
         self._vocab: dict[str, str | int] = {}  # token -> its symbol (a code point, or an int)
         self._postings: dict[tuple[int, int], array] = {}
         self._posted = 0  # entries [0, _posted) are in the postings (built when the screen needs them)
+        self._pool_symbols: set = set()  # the symbols of entries [0, _pool_symbols_upto)
+        self._pool_symbols_upto = 0
         self._codes: list[str | list[int]] = []  # rapidfuzz-ready sequence of each entry
         self._lens = array("q")  # token count of each entry (numpy views it without copying)
         self._as_lists = False
@@ -145,6 +147,18 @@ class RougeLIndex:
         self._codes.append(code)
         self._lens.append(len(code))
         self._texts.append(text)
+
+    def _pool_tokens_only(self, codes: list, base: int) -> list:
+        """Each code without the tokens that no entry of pool[:base] has. They cannot match, so
+        every LCS against the pool is unchanged, and rapidfuzz's cost grows with the length of
+        the query side (a generated instruction's rarest words are often new to the pool)."""
+        present = self._pool_symbols
+        for code in self._codes[self._pool_symbols_upto:base]:
+            present.update(code)
+        self._pool_symbols_upto = base
+        if self._as_lists:
+            return [[sym for sym in code if sym in present] for code in codes]
+        return ["".join([ch for ch in code if ch in present]) for code in codes]
 
     def _post(self) -> None:
         """Bring the inverted index up to the pool. Only the screen reads it, so a pool that is
@@ -260,7 +274,9 @@ class RougeLIndex:
             lens = np.array(self._lens[:base], dtype=np.int32)
             relabel = self._relabeled.sync(self._codes, self._vocab, self._ranking())
             pool_codes = self._relabeled.codes if relabel is not None else self._codes
-            qcodes = [code.translate(relabel) for code in codes] if relabel is not None else codes
+            qcodes = self._pool_tokens_only(codes, base)
+            if relabel is not None:
+                qcodes = [code.translate(relabel) for code in qcodes]
             threads = available_cpus() if base * c >= THREAD_MIN_PAIRS else 1
             lcs = process.cdist(qcodes, pool_codes[:base], scorer=LCSseq.similarity, processor=None,
                                 dtype=np.int32, workers=threads)
@@ -401,6 +417,7 @@ class RougeLIndex:
                           for key, posting in self._postings.items()}
         self._as_lists = True
         self._row_cache = None
+        self._pool_symbols, self._pool_symbols_upto = set(), 0
 
     def _doc_freq(self, symbol) -> int:
         """How many entries contain the token (its first-occurrence posting's length)."""

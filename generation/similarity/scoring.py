@@ -67,4 +67,6 @@ def fmeasure_row(lcs: np.ndarray, target_lens: np.ndarray, prediction_len: int, 
     else:
         index = lcs.astype(np.int64) * width
     np.add(index, target_lens, out=index, casting="unsafe")
-    return _table(prediction_len, width).take(index, out=out)
+    # every index is in range by construction (lcs <= prediction_len, target length < width);
+    # "clip" skips numpy's checked path, which costs ten times the gather itself
+    return _table(prediction_len, width).take(index, out=out, mode="clip")
