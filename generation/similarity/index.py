@@ -97,8 +97,8 @@ class RougeLIndex:
         self._vocab: dict[str, str | int] = {}  # token -> its symbol (a code point, or an int)
         self._postings: dict[tuple[int, int], array] = {}
         self._posted = 0  # entries [0, _posted) are in the postings (built when the screen needs them)
-        self._pool_symbols: set = set()  # the symbols of entries [0, _pool_symbols_upto)
-        self._pool_symbols_upto = 0
+        self._pool_symbols: set = set()  # every symbol some entry has
+        self._first_with_code: dict = {}  # an entry's token sequence -> the first entry with it
         self._codes: list[str | list[int]] = []  # rapidfuzz-ready sequence of each entry
         self._lens = array("q")  # token count of each entry (numpy views it without copying)
         self._as_lists = False
@@ -144,18 +144,17 @@ class RougeLIndex:
         return symbols if self._as_lists else "".join(symbols)
 
     def _store(self, text: str, code: str | list[int]) -> None:
+        self._first_with_code.setdefault(code if isinstance(code, str) else tuple(code), len(self._texts))
+        self._pool_symbols.update(code)
         self._codes.append(code)
         self._lens.append(len(code))
         self._texts.append(text)
 
-    def _pool_tokens_only(self, codes: list, base: int) -> list:
-        """Each code without the tokens that no entry of pool[:base] has. They cannot match, so
-        every LCS against the pool is unchanged, and rapidfuzz's cost grows with the length of
-        the query side (a generated instruction's rarest words are often new to the pool)."""
+    def _pool_tokens_only(self, codes: list) -> list:
+        """Each code without the tokens that no pool entry has. They cannot match, so every LCS
+        against the pool is unchanged, and rapidfuzz's cost grows with the length of the query
+        side (a generated instruction's rarest words are often new to the pool)."""
         present = self._pool_symbols
-        for code in self._codes[self._pool_symbols_upto:base]:
-            present.update(code)
-        self._pool_symbols_upto = base
         if self._as_lists:
             return [[sym for sym in code if sym in present] for code in codes]
         return ["".join([ch for ch in code if ch in present]) for code in codes]
@@ -270,14 +269,27 @@ class RougeLIndex:
         with np.errstate(divide="ignore", invalid="ignore"):
             own = fmeasure_array(own_lcs, n[None, :], n[:, None])  # own[i, j]: text i against text j
         own_rows = own.tolist()
+        # A text whose tokens are exactly a pool entry's scores 1.0 against it, the highest any
+        # score can be, and the first such entry is the nearest: when 1.0 is a near-duplicate
+        # (any threshold below 1) it is rejected without scoring a row (models often repeat an
+        # in-context instruction word for word).
+        copies: dict[int, int] = {}
+        if base and (threshold < 1.0 or (inclusive and threshold <= 1.0)):
+            first = self._first_with_code
+            for i, code in enumerate(codes):
+                d = first.get(code if isinstance(code, str) else tuple(code)) if n[i] else None
+                if d is not None and d < base:
+                    copies[i] = d
+        scored = [i for i in range(c) if i not in copies]  # rows of `lcs`, in order
+        row_of = {i: r for r, i in enumerate(scored)}
         if base:
             lens = np.array(self._lens[:base], dtype=np.int32)
             relabel = self._relabeled.sync(self._codes, self._vocab, self._ranking())
             pool_codes = self._relabeled.codes if relabel is not None else self._codes
-            qcodes = self._pool_tokens_only(codes, base)
+            qcodes = self._pool_tokens_only([codes[i] for i in scored])
             if relabel is not None:
                 qcodes = [code.translate(relabel) for code in qcodes]
-            threads = available_cpus() if base * c >= THREAD_MIN_PAIRS else 1
+            threads = available_cpus() if base * len(scored) >= THREAD_MIN_PAIRS else 1
             lcs = process.cdist(qcodes, pool_codes[:base], scorer=LCSseq.similarity, processor=None,
                                 dtype=np.int32, workers=threads)
             width = int(lens.max()) + 1
@@ -286,8 +298,9 @@ class RougeLIndex:
         matrix = base <= _MATRIX_MAX
         if matrix:
             pool = np.zeros((c, base))
-            for i in np.flatnonzero(n) if base else ():
-                pool[i] = fmeasure_row(lcs[i], lens, int(n[i]), width)
+            for i in scored if base else ():
+                if n[i]:
+                    pool[i] = fmeasure_row(lcs[row_of[i]], lens, int(n[i]), width)
             pool_arg = pool.argmax(axis=1) if base else None
         else:
             buf, scratch = np.empty(base + c), np.empty(base, dtype=np.int32)
@@ -297,6 +310,9 @@ class RougeLIndex:
         for i in range(c):
             if limit is not None and len(kept) >= limit:
                 break
+            if i in copies:
+                decisions[i] = Decision(False, copies[i], 1.0)
+                continue
             if not base:
                 best, nearest = -1.0, 0
             elif matrix:
@@ -304,7 +320,7 @@ class RougeLIndex:
                 best = float(pool[i, nearest])
             else:
                 if n[i]:
-                    fmeasure_row(lcs[i], lens, int(n[i]), width, out=buf[:base], scratch=scratch)
+                    fmeasure_row(lcs[row_of[i]], lens, int(n[i]), width, out=buf[:base], scratch=scratch)
                 else:
                     buf[:base] = 0.0
                 nearest = int(buf[:base].argmax())
@@ -417,7 +433,10 @@ class RougeLIndex:
                           for key, posting in self._postings.items()}
         self._as_lists = True
         self._row_cache = None
-        self._pool_symbols, self._pool_symbols_upto = set(), 0
+        self._pool_symbols = {sym for code in self._codes for sym in code}
+        self._first_with_code = {}
+        for d, code in enumerate(self._codes):
+            self._first_with_code.setdefault(tuple(code), d)
 
     def _doc_freq(self, symbol) -> int:
         """How many entries contain the token (its first-occurrence posting's length)."""

@@ -101,3 +101,15 @@ def test_stable_top_rows_matches_one_row_at_a_time(rows, k):
         valid = np.flatnonzero(row >= 0)
         expected = valid[stable_top_indices(row[valid], k)] if len(valid) else np.zeros(0, np.int64)
         assert top.tolist() == expected.tolist()
+
+
+def test_same_as_admit_loop_when_symbols_run_out_mid_batch(monkeypatch):
+    """Past the code points, symbols become ints (lists): possibly in the middle of a chunk."""
+    monkeypatch.setattr(RougeLIndex, "max_char_id", 18)
+    rng = random.Random(5)
+    seeds = near_copies(rng, 8)
+    cands = near_copies(rng, 150)
+    index = RougeLIndex(seeds)
+    got = index.admit_batch(cands, order="stable", chunk=32)
+    assert index._as_lists  # the switch happened
+    assert got == reference(seeds, cands, None, "stable", 0.7, False)[0]
