@@ -6,8 +6,10 @@ per-prompt cost of parsing, filtering and persisting against a 50,000-instructio
    scripts' loop shape (one request at a time carrying 5 prompts as a list; the pool is updated
    after each request), both against the same local OpenAI-compatible server running in a
    separate process with 250 ms latency per request and the same synthetic responder. Both use
-   the same fast ROUGE-L index, so the ratio measures the loop shape, not the similarity code
-   (the original's rouge_score + Pool(4) per candidate would make the baseline slower still).
+   the project's exact ROUGE-L index, the baseline one candidate at a time as the original loop
+   does (`judge`, then the record fields of each kept one), the engine a round's candidates in
+   batches (`judge_many`); the original's rouge_score + Pool(4) per candidate would make the
+   baseline far slower still.
    The engine runs in several configurations: one prompt per HTTP request (packing off);
    --prompts-per-request prompts per HTTP request (packing on, as upstream's 5-prompt list);
    and --wide-pack prompts per request with overlapped rounds (round r+1 sampled from the pool

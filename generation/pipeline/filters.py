@@ -87,7 +87,7 @@ class InstructionFilter:
         if batch is None:  # an index without batches: one admit each, then the fields
             decided = []
             for i in passing:
-                if limit is not None and sum(v is not None and v.kept for v in verdicts) >= limit:
+                if limit is not None and len(decided) >= limit:
                     break
                 verdicts[i] = v = self.judge(candidates[i])
                 if v.kept:

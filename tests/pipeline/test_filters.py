@@ -72,3 +72,35 @@ def test_round_metadata_orders_ties_by_profile_rule(order):
 def test_unknown_top_k_order_is_rejected():
     with pytest.raises(ValueError, match="top-k order"):
         InstructionFilter(["Write a poem about the sea."], top_k_order="random")
+
+
+class _OneAtATimeIndex:
+    """An index with only the per-text interface (no `admit_batch`), as a custom one may be."""
+
+    def __init__(self, texts, **kw):
+        from selfinstruct.generation.similarity import RougeLIndex
+
+        self._index = RougeLIndex(texts, **kw)
+
+    def admit(self, text):
+        return self._index.admit(text)
+
+    def text(self, i):
+        return self._index.text(i)
+
+    def member_metadata(self, indices, order):
+        return self._index.member_metadata(indices, order=order)
+
+
+@pytest.mark.parametrize("limit", [None, 1])
+def test_judge_many_is_the_same_with_or_without_batches(limit):
+    seeds = ["Write a poem about the sea.", "List three fruits that are red."]
+    cands = ["Write a poem about the sea today.", "Draw a map of the city.", "Explain how tides work in detail.",
+             "List three fruits that are red.", "Name a color.", "Summarize the plot of a famous novel for kids.",
+             "Describe how a bicycle gear system works."]
+    batched = InstructionFilter(seeds, top_k_order="stable").judge_many(cands, limit)
+    single = InstructionFilter(seeds, top_k_order="stable", index_factory=_OneAtATimeIndex).judge_many(cands, limit)
+    assert batched == single
+    rules = [v.rule if v else "unjudged" for v in batched][:5]
+    assert rules == ["rouge_l", "blocked_word", None, "unjudged" if limit else "rouge_l", "too_short"]
+    assert sum(v is not None and v.kept for v in batched) == (limit or 2)  # "plot" is a blocked word
