@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import random
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from .parsing import (
     is_classification_answer, parse_instances, parse_instruction_response, strip_chat_echo,
 )
 from .profiles import Profile, get_profile
+from .rounds import Round
 from .rundir import RunPaths, load_requests, now, read_manifest, settings_hash, versions
 from .sampling import request_seed, round_rng, sample_prompt_instructions, task_rng
 from .templates import bootstrap_prompt, classify_prompt, frame, instances_prompt, load_prompt_data, request_prompt_record
@@ -122,47 +122,6 @@ def _choice(rec: dict) -> tuple[str, str | None] | None:
 
 def _is_chat(rec: dict) -> bool:
     return isinstance(rec.get("prompt"), list)
-
-
-class _Round:
-    """One bootstrap round: its recorded answers, and the requests still to send, sent at
-    once (or on a daemon thread, which never holds the process open). `collect` logs the new
-    answers on the calling thread, so every write stays on the engine's thread, in order."""
-
-    def __init__(self, engine: "Engine", r: int, recs: list, missing: Sequence[int] = (), requests: Sequence = (),
-                 meta: Sequence[dict] = (), background: bool = False, after: "_Round | None" = None) -> None:
-        self.engine, self.r, self.recs, self._after = engine, r, recs, after
-        self.missing, self.requests, self.meta = list(missing), list(requests), list(meta)
-        self._answer: tuple | None = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if not self.requests:
-            return
-        if background:
-            self._thread = threading.Thread(target=self._run, name=f"bootstrap-round-{r}", daemon=True)
-            self._thread.start()
-        else:
-            self._run()
-
-    def _run(self) -> None:
-        if self._after is not None and self._after._thread is not None:
-            self._after._thread.join()
-        try:
-            self._answer = self.engine._generate(self.requests)
-        except BaseException as exc:  # re-raised on the engine's thread by collect()
-            self._error = exc
-
-    def collect(self) -> list[dict]:
-        if self.requests:
-            if self._thread is not None:
-                self._thread.join()
-            if self._error is not None:
-                raise self._error
-            logged = self.engine._log("bootstrap", self.requests, self.meta, *self._answer)
-            for j, rec in zip(self.missing, logged):
-                self.recs[j] = rec
-            self.requests = []
-        return self.recs
 
 
 @dataclass
@@ -378,7 +337,7 @@ class Engine:
             return
         size = self.profile.round_size or self.settings.concurrency
         bar = self._bar("bootstrap", self.settings.num_instructions)
-        inflight: _Round | None = None
+        inflight: Round | None = None
         while not self._target_reached():
             if inflight is None:
                 inflight = self._open_round(self.next_round, size, live)
@@ -410,7 +369,7 @@ class Engine:
         if bar is not None:
             bar.close()
 
-    def _open_round(self, r: int, size: int, live: bool, after: "_Round | None" = None) -> "_Round | None":
+    def _open_round(self, r: int, size: int, live: bool, after: "Round | None" = None) -> "Round | None":
         """Round r's prompts, with the recorded answers the log has for them; the missing ones
         are sent (on a background thread when rounds overlap, once `after`'s requests are
         answered, so --concurrency still bounds what is in flight). None when nothing may be
@@ -422,7 +381,7 @@ class Engine:
             recs.append(rec if rec is not None and self._prompt_text(rec) == prompt else None)
         missing = [j for j, rec in enumerate(recs) if rec is None]
         if not missing:
-            return _Round(self, r, recs)
+            return Round(self, r, recs)
         if not live:
             return None
         if self._over_budget():
@@ -437,7 +396,7 @@ class Engine:
             requests.append(frame("bootstrap", prompts[j], self._bootstrap_params(idx), self.framing))
             meta.append({"round": r, "position": j, "round_size": size, "request_idx": idx})
         self._model()  # made here, on the engine's thread, never by two rounds at once
-        return _Round(self, r, recs, missing, requests, meta, background=self.settings.overlap_rounds, after=after)
+        return Round(self, r, recs, missing, requests, meta, background=self.settings.overlap_rounds, after=after)
 
     def _worth_overlapping(self) -> bool:
         """Whether to open the next round before the one in flight is filtered: not when, by

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfinstruct.generation.similarity import index as index_module
+from selfinstruct.generation.similarity import batch as batch_module
 from selfinstruct.generation.similarity import RougeLIndex
 from selfinstruct.generation.similarity.metadata import stable_top_indices, stable_top_rows
 
@@ -52,7 +52,7 @@ def reference(seeds, cands, limit, order, threshold, inclusive):
 @pytest.mark.parametrize("order", ["upstream", "stable"])
 @pytest.mark.parametrize("trial", range(3))
 def test_same_as_admit_loop(monkeypatch, matrix_max, order, trial):
-    monkeypatch.setattr(index_module, "_MATRIX_MAX", matrix_max)
+    monkeypatch.setattr(batch_module, "MATRIX_MAX", matrix_max)
     rng = random.Random(trial)
     seeds = near_copies(rng, rng.choice([0, 5, 60]))
     cands = near_copies(rng, 300)
