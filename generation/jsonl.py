@@ -92,7 +92,8 @@ class SharedEncoder:
 
     Keyed by object identity (the entry keeps the object alive, so an id is never reused while
     it is cached); `shared` names keys of a dict whose values are themselves shared, so a
-    record's metadata can reuse its response's bytes. Callers `forget` what they are done with.
+    record's metadata can reuse its response's bytes. Callers `clear` it once those records
+    are written (until then it holds every value it encoded).
     """
 
     def __init__(self) -> None:
@@ -109,11 +110,6 @@ class SharedEncoder:
                 obj = {k: (self.fragment(v) if k in shared and v is not None else v) for k, v in value.items()}
             hit = self._memo[id(value)] = (value, orjson.Fragment(dumps_bytes(obj)))
         return hit[1]
-
-    def forget(self, value: Any) -> None:
-        hit = self._memo.get(id(value))
-        if hit is not None and hit[0] is value:
-            del self._memo[id(value)]
 
     def clear(self) -> None:
         self._memo.clear()
