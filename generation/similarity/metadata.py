@@ -68,6 +68,19 @@ def upstream_top_indices(row: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(row)[-k:][::-1]
 
 
+def _kth_group_maximum(rows: np.ndarray, k: int) -> np.ndarray:
+    """Per row (width > k * _CHUNK): the k-th largest maximum of disjoint groups of _CHUNK
+    entries, a lower bound on the row's k-th largest entry. The groups are strided across the
+    row (any disjoint groups give the bound), so their maxima are one elementwise pass down
+    the columns."""
+    r, w = rows.shape
+    full = w - w % _CHUNK
+    maxima = rows[:, :full].reshape(r, _CHUNK, -1).max(axis=1)
+    if full < w:
+        maxima = np.concatenate((maxima, rows[:, full:].max(axis=1, keepdims=True)), axis=1)
+    return np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+
+
 def stable_top_indices(row: np.ndarray, k: int) -> np.ndarray:
     """The k best entries by (-score, index): highest score first, equal scores by pool index.
 
@@ -81,14 +94,7 @@ def stable_top_indices(row: np.ndarray, k: int) -> np.ndarray:
     if k <= 0 or n == 0:
         return np.zeros(0, dtype=np.int64)
     if n > k * _CHUNK:
-        full = n - n % _CHUNK
-        # groups of _CHUNK entries strided across the row: any disjoint groups give the bound,
-        # and a maximum down the columns is one fast elementwise pass
-        maxima = row[:full].reshape(_CHUNK, -1).max(axis=0)
-        if full < n:
-            maxima = np.append(maxima, row[full:].max())
-        bound = np.partition(maxima, len(maxima) - k)[len(maxima) - k]
-        cand = np.flatnonzero(row >= bound)
+        cand = np.flatnonzero(row >= _kth_group_maximum(row[None, :], k)[0])
     else:
         cand = np.arange(n)
     # flatnonzero/arange give ascending indices, so a stable sort on -score breaks ties by index
@@ -104,12 +110,7 @@ def stable_top_rows(rows: np.ndarray, k: int) -> list[np.ndarray]:
     if k <= 0 or r == 0 or w == 0:
         return [np.zeros(0, dtype=np.int64) for _ in range(r)]
     if w > k * _CHUNK:
-        full = w - w % _CHUNK
-        maxima = rows[:, :full].reshape(r, _CHUNK, -1).max(axis=1)
-        if full < w:
-            maxima = np.concatenate((maxima, rows[:, full:].max(axis=1, keepdims=True)), axis=1)
-        bound = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
-        mask = rows >= np.maximum(bound, 0.0)[:, None]
+        mask = rows >= np.maximum(_kth_group_maximum(rows, k), 0.0)[:, None]
     else:
         mask = rows >= 0.0
     ri, ci = np.nonzero(mask)  # row-major: indices ascend within a row
