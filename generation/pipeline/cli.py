@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _seed_info(path: str | None):
     from ..seeds import default_seed_path, load_seed_tasks
-    from .rundir import file_sha256
+    from ..rundir import file_sha256
 
     seeds = load_seed_tasks(path)
     real = Path(path) if path else default_seed_path()
@@ -96,7 +96,7 @@ def _inherit(args: argparse.Namespace, parser_defaults: dict, manifest: dict | N
 
 def _generate(args: argparse.Namespace) -> int:
     from .engine import Engine, GenerateSettings
-    from .rundir import RunPaths, read_manifest
+    from ..rundir import RunPaths, read_manifest
     from .summary import summary_text
 
     out = Path(args.out)

@@ -34,7 +34,7 @@ from .parsing import (
 )
 from .profiles import Profile, get_profile
 from .rounds import Round
-from .rundir import RunPaths, load_requests, now, read_manifest, settings_hash, versions
+from ..rundir import RunPaths, load_requests, now, read_manifest, settings_hash, versions
 from .sampling import request_seed, round_rng, sample_prompt_instructions, task_rng
 from .templates import bootstrap_prompt, classify_prompt, frame, instances_prompt, load_prompt_data, request_prompt_record
 

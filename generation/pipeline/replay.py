@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..jsonl import iter_jsonl, write_jsonl
-from .rundir import RunPaths, load_requests, read_manifest
+from ..rundir import RunPaths, load_requests, read_manifest
 
 UPSTREAM_INSTRUCTIONS = "machine_generated_instructions.jsonl"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..jsonl import iter_jsonl
-from .rundir import RunPaths, read_manifest
+from ..rundir import RunPaths, read_manifest
 
 
 def _head(path: Path, n: int) -> list[dict]:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..jsonl import iter_jsonl
-from ..provenance import software_versions
+from .errors import InputError
+from .jsonl import iter_jsonl
+from .provenance import software_versions
 
 CLF_TEMPLATE = "template_1"
 
@@ -75,8 +76,6 @@ def read_manifest(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text("utf-8"))
     except json.JSONDecodeError:
-        from ..errors import InputError
-
         raise InputError("manifest is not valid JSON", file=path) from None
 
 

@@ -1,0 +1,74 @@
+"""Golden digests: written before the step redesign, a full run against the local scripted
+server must write the same bytes (wall-clock fields masked) after it."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+_TIME = re.compile(rb'"created_at":\s*"[^"]*"')
+
+CASES = {
+    "default": ("--concurrency", "8"),
+    "upstream": ("--profile", "upstream"),
+    "default-packed-overlap": ("--concurrency", "8", "--prompts-per-request", "4", "--overlap-rounds"),
+    "chat": ("--concurrency", "8", "--framing", "chat", "--classification-only"),
+}
+
+
+def digests(run: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(run.rglob("*.jsonl")):
+        out[str(p.relative_to(run))] = hashlib.sha256(_TIME.sub(b'"created_at": 0', p.read_bytes())).hexdigest()[:16]
+    return out
+
+
+EXPECTED = {'chat': {'all_generated_instances.jsonl': '516763800a378465',
+          'finetuning/finetuning_alpaca.jsonl': '12991962587918e5',
+          'finetuning/finetuning_messages.jsonl': 'a5c3cfd1e5d7e939',
+          'finetuning/finetuning_prompt_completion.jsonl': 'be9d883983ef44d5',
+          'finetuning/gpt3_finetuning_data_262.jsonl': 'be9d883983ef44d5',
+          'is_clf_or_not_local-test-model_template_1.jsonl': 'd6e9aff12ceb62df',
+          'machine_generated_instances.jsonl': 'fcb911b72c49c71f',
+          'machine_generated_instructions.jsonl': '0946c9800d1af6d2',
+          'rejected.jsonl': 'd53f86de4b9335de',
+          'requests.jsonl': 'bd55b0734bc7ee10'},
+ 'default': {'all_generated_instances.jsonl': '5a124b887fea5dc6',
+             'finetuning/finetuning_alpaca.jsonl': '0dd309d32daee6c2',
+             'finetuning/finetuning_messages.jsonl': 'c84c238d37e0cbaa',
+             'finetuning/finetuning_prompt_completion.jsonl': 'ccb6594a4b68457f',
+             'finetuning/gpt3_finetuning_data_246.jsonl': 'ccb6594a4b68457f',
+             'is_clf_or_not_local-test-model_template_1.jsonl': 'd7d2a1b8b37910ae',
+             'machine_generated_instances.jsonl': '63daf2f122db3d92',
+             'machine_generated_instructions.jsonl': 'b30baa6de84049a1',
+             'rejected.jsonl': '90b89648676af455',
+             'requests.jsonl': '701fc70ed44e1c07'},
+ 'default-packed-overlap': {'all_generated_instances.jsonl': '5a124b887fea5dc6',
+                            'finetuning/finetuning_alpaca.jsonl': '0dd309d32daee6c2',
+                            'finetuning/finetuning_messages.jsonl': 'c84c238d37e0cbaa',
+                            'finetuning/finetuning_prompt_completion.jsonl': 'ccb6594a4b68457f',
+                            'finetuning/gpt3_finetuning_data_246.jsonl': 'ccb6594a4b68457f',
+                            'is_clf_or_not_local-test-model_template_1.jsonl': 'd7d2a1b8b37910ae',
+                            'machine_generated_instances.jsonl': '63daf2f122db3d92',
+                            'machine_generated_instructions.jsonl': 'b30baa6de84049a1',
+                            'rejected.jsonl': '90b89648676af455',
+                            'requests.jsonl': '1b3294bc6feb94f8'},
+ 'upstream': {'all_generated_instances.jsonl': 'a5c4e5b4bab9f26d',
+              'finetuning/finetuning_alpaca.jsonl': '2aaf7d727d17b568',
+              'finetuning/finetuning_messages.jsonl': 'aa955d787214cedf',
+              'finetuning/finetuning_prompt_completion.jsonl': '5d091a9e62ce1777',
+              'finetuning/gpt3_finetuning_data_305.jsonl': '5d091a9e62ce1777',
+              'is_clf_or_not_davinci_template_1.jsonl': '468511d57652d979',
+              'machine_generated_instances.jsonl': 'b2fae1a7e24cdc5b',
+              'machine_generated_instructions.jsonl': '2d6440e96f11f687',
+              'rejected.jsonl': '00116ca2d6e47ba5',
+              'requests.jsonl': '31e229d239236159'}}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_full_run_writes_the_recorded_bytes(tmp_path, generate, case):
+    out = tmp_path / case
+    assert generate(out, *CASES[case], num=30) == 0
+    assert digests(out) == EXPECTED[case]
