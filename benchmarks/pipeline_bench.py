@@ -87,44 +87,45 @@ def baseline_loop(base_url: str, seeds: list[str], requests: int) -> tuple[int, 
 def engine_run(base_url: str, seed_tasks, num: int, concurrency: int, per_request: int,
                out: Path, overlap: bool = False) -> tuple[int, float, int, int]:
     from selfinstruct.generation.lm.config import BackendConfig
-    from selfinstruct.generation.pipeline.engine import Engine, GenerateSettings
+    from selfinstruct.generation.pipeline.driver import Driver
+    from selfinstruct.generation.pipeline.settings import GenerateSettings
 
     config = BackendConfig(model="local-test-model", base_url=base_url, api_key="bench", concurrency=concurrency,
                            max_retries=0)
     settings = GenerateSettings(num_instructions=num, concurrency=concurrency, seed_tasks=str(SEEDS),
                                 prompts_per_request=per_request, overlap_rounds=overlap)
-    engine = Engine(out, settings, config, seed_tasks, progress=False)
-    engine._model().start()  # the client ready before timing, as the baseline's is
+    driver = Driver(out, settings, config, seed_tasks, progress=False)
+    driver._model().start()  # the client ready before timing, as the baseline's is
     t0 = time.perf_counter()
-    engine.run(("bootstrap",))
+    driver.run(("bootstrap",))
     secs = time.perf_counter() - t0
-    http = engine.lm.stats["http_requests"]
-    engine.lm.close()
-    return len(engine.kept), secs, engine.stats["bootstrap"].requests, http
+    http = driver.lm.stats["http_requests"]
+    driver.lm.close()
+    return len(driver.state.kept), secs, driver.state.log.stats["bootstrap"].requests, http
 
 
 def overhead_50k(seed_tasks, prompts: int, round_size: int, out: Path) -> tuple[float, int, int]:
     """Per-prompt wall time of log write + parse + filter + metadata + persist, 50k pool."""
     from selfinstruct.generation.lm.config import BackendConfig
-    from selfinstruct.generation.pipeline.engine import Engine, GenerateSettings
+    from selfinstruct.generation.pipeline.driver import Driver
+    from selfinstruct.generation.pipeline.settings import GenerateSettings
     from selfinstruct.generation.pipeline.synthetic import synthetic_responder
     from selfinstruct.generation.jsonl import JsonlAppender
 
     corpus = [json.loads(l)["instruction"] for l in CORPUS.open()]
     settings = GenerateSettings(num_instructions=None, concurrency=round_size, seed_tasks=str(SEEDS))
-    engine = Engine(out, settings, BackendConfig(model="local-test-model"), seed_tasks, progress=False)
-    engine.settings_hash = "bench"
-    engine._timings_base = {}
+    driver = Driver(out, settings, BackendConfig(model="local-test-model"), seed_tasks, progress=False)
+    state = driver.state
     for text in corpus:  # the pool: seeds + 50k machine instructions
-        engine.filter.index.add(text)
-        engine.machine.append(text)
-    engine._flush()
+        state.filter.index.add(text)
+        state.machine.append(text)
+    driver._flush()
     log = JsonlAppender(out / "requests.jsonl")
     elapsed = 0.0
     done = 0
     for r in range(prompts // round_size):
         t0 = time.perf_counter()
-        prompts_r = engine._sample_round(r, round_size)
+        prompts_r = driver.bootstrap.prompts(state, r)
         t_server = time.perf_counter()  # the responses are the server's work: not timed
         texts = [synthetic_responder({"prompt": p}).split("\n\n")[0] for p in prompts_r]  # stop sequences
         t0 += time.perf_counter() - t_server
@@ -137,12 +138,12 @@ def overhead_50k(seed_tasks, prompts: int, round_size: int, out: Path) -> tuple[
                             "usage": {"prompt_tokens": 0, "completion_tokens": 0}, "error": None,
                             "created_at": "bench", "cost_usd": 0.0})
         log.write_many(records)
-        engine._process_round(records)
-        engine._append_bootstrap()
+        driver.bootstrap.apply(state, records)
+        driver._append_bootstrap()
         elapsed += time.perf_counter() - t0
         done += len(records)
     log.close()
-    kept = len(engine.kept)
+    kept = len(state.kept)
     return elapsed / max(1, done) * 1000, done, kept
 
 

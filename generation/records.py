@@ -144,3 +144,24 @@ class TrainingInstance:
     instruction: str
     input: str
     output: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceResponse:
+    """Step 3's raw answer for one kept instruction, before its instances are parsed (the
+    upstream `machine_generated_instances.jsonl` row)."""
+
+    id: str
+    instruction: str
+    raw_instances: str
+    instance_metadata: dict[str, Any]
+    instruction_metadata: dict[str, Any] | None
+    most_similar: dict[str, float] | None
+    avg_similarity_score: float | None
+    is_classification: bool
+
+    def to_row(self) -> dict[str, Any]:
+        return {"instruction": self.instruction, "raw_instances": self.raw_instances,
+                "instance_metadata": self.instance_metadata, "instruction_metadata": self.instruction_metadata,
+                "most_similar": self.most_similar, "avg_similarity_score": self.avg_similarity_score,
+                "id": self.id, "is_classification": self.is_classification}

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..lm.config import DEFAULT_BATCH_SIZE, BackendConfig, add_model_arguments, config_from_args
+from .profiles import PROFILE_NAMES, STEP_NAMES
 
-STEP_NAMES = ("bootstrap", "classify", "instances", "finetune")
 
 # settings that a single-step command takes from the manifest unless given explicitly
 _INHERITED = ("num_instructions", "profile", "seed", "finetune_seed", "threshold", "framing", "concurrency",
@@ -23,7 +23,7 @@ _INHERITED_MODEL = ("model", "backend", "api", "base_url", "batch_size", "device
 
 
 def _add_filter_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=["default", "upstream"], default="default",
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="default",
                    help="default: the paper's method with upstream's quirks fixed; upstream: the released "
                         "scripts' decisions exactly (see docs/pipeline.md)")
     p.add_argument("--seed-tasks", default=None, help="seed task JSONL (default: the packaged seeds)")
@@ -95,7 +95,8 @@ def _inherit(args: argparse.Namespace, parser_defaults: dict, manifest: dict | N
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .engine import Engine, GenerateSettings
+    from .driver import Driver
+    from .settings import GenerateSettings
     from ..rundir import RunPaths, read_manifest
     from .summary import summary_text
 
@@ -129,8 +130,8 @@ def _generate(args: argparse.Namespace) -> int:
         overlap_rounds=args.overlap_rounds, seed_tasks=seed_path, seed_tasks_sha256=sha)
     config: BackendConfig = config_from_args(args)
     steps = STEP_NAMES if args.step is None else (args.step,)
-    engine = Engine(out, settings, config, seeds, force=args.force, progress=args.progress)
-    status = engine.run(steps)
+    driver = Driver(out, settings, config, seeds, force=args.force, progress=args.progress)
+    status = driver.run(steps)
     if args.summary:
         print(summary_text(out))
     if status == "stopped_budget":
@@ -140,7 +141,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .engine import Engine, GenerateSettings
+    from .driver import Driver
+    from .settings import GenerateSettings
     from .replay import check_output_dir, source_records, write_source_log
     from .summary import summary_text
 
@@ -165,9 +167,9 @@ def _replay(args: argparse.Namespace) -> int:
     config = BackendConfig(model=model, backend=recorded.get("backend", "auto"), api=recorded.get("api", "auto"))
     out.mkdir(parents=True, exist_ok=True)
     write_source_log(out, records)
-    engine = Engine(out, settings, config, seeds, mode="replay", records=records, progress=args.progress,
+    driver = Driver(out, settings, config, seeds, mode="replay", records=records, progress=args.progress,
                     manifest_extra={"replay_of": str(src), "source_format": info["source_format"]})
-    engine.run()
+    driver.run()
     if args.summary:
         print(summary_text(out))
     return 0

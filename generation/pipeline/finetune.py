@@ -9,19 +9,9 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 
+from ..records import TrainingInstance, user_content
 from .templates import load_prompt_data
-
-END = "<|endoftext|>"
-
-
-@dataclass(frozen=True)
-class TrainingInstance:
-    id: str  # instruction_<n> or seed_task_<n>
-    instruction: str
-    input: str
-    output: str
 
 
 def strip_field_name(inp: str) -> str:
@@ -34,8 +24,8 @@ def strip_field_name(inp: str) -> str:
     return inp.replace("\n\n", "\n")
 
 
-def encode(instruction: str, inp: str, out: str, rng: random.Random) -> tuple[str, str]:
-    templates = load_prompt_data("finetune_templates")
+def encode(instruction: str, inp: str, out: str, rng: random.Random, template: str = "finetune_templates") -> tuple[str, str]:
+    templates = load_prompt_data(template)
     if inp.strip() != "":
         prompt_t, completion_t = rng.choice(templates["with_input"])
         prompt = prompt_t.format(instruction=instruction.strip(), input=inp.strip())
@@ -45,7 +35,8 @@ def encode(instruction: str, inp: str, out: str, rng: random.Random) -> tuple[st
     return prompt, completion_t.format(output=out.strip())
 
 
-def prompt_completion_records(instances: list[TrainingInstance], rng: random.Random) -> list[dict]:
+def prompt_completion_records(instances: list[TrainingInstance], rng: random.Random,
+                              template: str = "finetune_templates") -> list[dict]:
     """Upstream's order of random draws: per instance one random() (and the template choice),
     then dedup on (prompt, completion), then one shuffle."""
     encoded = []
@@ -53,15 +44,10 @@ def prompt_completion_records(instances: list[TrainingInstance], rng: random.Ran
         inp = inst.input
         if rng.random() < 0.5:
             inp = strip_field_name(inp)
-        encoded.append(encode(inst.instruction, inp, inst.output, rng))
+        encoded.append(encode(inst.instruction, inp, inst.output, rng, template))
     unique = list(dict.fromkeys(encoded))
     rng.shuffle(unique)
     return [{"prompt": p, "completion": c} for p, c in unique]
-
-
-def user_content(instruction: str, inp: str) -> str:
-    instruction, inp = instruction.strip(), inp.strip()
-    return f"{instruction}\n\n{inp}" if inp else instruction
 
 
 def unique_instances(instances: list[TrainingInstance]) -> list[TrainingInstance]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..records import is_classification_answer as classification_answer
 from .profiles import Profile
 
 LENGTH = "length_truncated"
@@ -69,9 +70,7 @@ def parse_instruction_response(
 
 # -- step 2 ------------------------------------------------------------------------------------
 def is_classification_answer(answer: str, profile: Profile) -> bool:
-    if profile.lenient_yes:
-        return re.match(r"\s*yes\b", answer, flags=re.IGNORECASE) is not None
-    return answer.strip() in ("Yes", "yes", "YES")
+    return classification_answer(answer, lenient=profile.lenient_yes)
 
 
 # -- step 3/4 ----------------------------------------------------------------------------------

@@ -1,95 +1,113 @@
-"""The two behaviour profiles, as plain data.
+"""The behaviour profiles and the step specs they overlay, read from data files.
 
-`upstream` reproduces the decisions of the released Self-Instruct scripts, quirks included, so a
-batch they recorded can be re-processed offline with the same result. `default` is the paper's
-method with the eight known quirks fixed. Every field here is one documented difference
-(docs/pipeline.md lists them); the code branches on these fields, never on the profile's name.
+A step's spec (`specs/<step>.yaml`) holds what the step sends: its template, sampling settings,
+stop strings and parser. A profile (`profiles/<name>.yaml`) holds the rules that decide what is
+kept, each one documented difference between the released scripts (`upstream`) and the paper's
+method with their quirks fixed (`default`), plus overlays on the step specs. Code branches on a
+rule, never on a profile's name, so a new profile is a new file.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import copy
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
 
 from ..errors import InputError
+from ..lm.base import SamplingParams
+
+_PACKAGE = "selfinstruct.generation.pipeline"
+STEP_NAMES = ("bootstrap", "classify", "instances", "finetune")
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step's request settings, after the profile's overlay."""
+
+    step: str
+    template: Any  # a prompts/ file name, or one per task kind
+    parser: str | None
+    sampling: dict[str, Any]
+    stop: tuple[str, ...]
+    options: dict[str, Any]  # everything else the step's file sets (prompt sizes, token limits)
+
+    def params(self, *, completion: bool, **override: Any) -> SamplingParams:
+        """The request's sampling settings; logprobs only where the framing is a completion."""
+        values = {**self.sampling, "stop": self.stop, **override}
+        if not completion:
+            values["logprobs"] = None
+        return SamplingParams(**values)
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
-    # quirk 1: str.capitalize() lowercases everything after the first character
     lowercase_rest: bool
-    # quirk 2: a length-truncated instruction response is dropped whole (else: only its last item)
     drop_truncated_response: bool
-    # quirk 3: the stop list contains "16." which also fires inside "16.5"
-    bootstrap_stop: tuple[str, ...]
-    # quirk 4: "10.Foo" (no space after the dot) is not a list marker upstream
-    split_pattern: str
-    # quirk 5: upstream rejects only above the threshold; the paper keeps only below it
     inclusive_threshold: bool
-    # quirk 6: the 5-instance cap is drawn from one process-long stream (upstream) or per task
     per_task_instance_rng: bool
-    # quirk 7: classification file name fixed to "davinci"; failed requests are final
     clf_file_model: str | None
     retry_failed_requests: bool
-    # the sampling RNG: one stream seeded once per process (upstream) or one per round
     single_rng_stream: bool
-    # prompts per round: upstream packs 5 prompts per request and waits for it; None = concurrency
     round_size: int | None
-    # classification answer: upstream accepts exactly Yes/yes/YES after strip
     lenient_yes: bool
-    # max_tokens for instances: upstream 300 for a 5-prompt batch holding any classification task
     batch_max_tokens: bool
-    # stop accepting at exactly --num-instructions (upstream keeps the whole last request)
     trim_to_target: bool
-    # most_similar tie order: numpy's unstable full argsort (upstream) or ties by pool index
     upstream_top_k_order: bool
+    specs: dict[str, StepSpec] = field(compare=False, hash=False, repr=False)
+
+    def spec(self, step: str) -> StepSpec:
+        return self.specs[step]
+
+    @property
+    def bootstrap_stop(self) -> tuple[str, ...]:
+        return self.specs["bootstrap"].stop
+
+    @property
+    def split_pattern(self) -> str:
+        return self.specs["bootstrap"].options["parser_options"]["split_pattern"]
 
 
-UPSTREAM = Profile(
-    name="upstream",
-    lowercase_rest=True,
-    drop_truncated_response=True,
-    bootstrap_stop=("\n\n", "\n16", "16.", "16 ."),
-    split_pattern=r"\n\d+\s?\. ",
-    inclusive_threshold=False,
-    per_task_instance_rng=False,
-    clf_file_model="davinci",
-    retry_failed_requests=False,
-    single_rng_stream=True,
-    round_size=5,
-    lenient_yes=False,
-    batch_max_tokens=True,
-    trim_to_target=False,
-    upstream_top_k_order=True,
-)
-
-DEFAULT = Profile(
-    name="default",
-    lowercase_rest=False,
-    drop_truncated_response=False,
-    bootstrap_stop=("\n\n", "\n16.", "\n16 ."),
-    # a list marker is a line starting with a number and a dot that is not a decimal point
-    split_pattern=r"\n[ \t]*\d+[ \t]*\.(?!\d)[ \t]*",
-    inclusive_threshold=True,
-    per_task_instance_rng=True,
-    clf_file_model=None,
-    retry_failed_requests=True,
-    single_rng_stream=False,
-    round_size=None,
-    lenient_yes=True,
-    batch_max_tokens=False,
-    trim_to_target=True,
-    upstream_top_k_order=False,
-)
-
-PROFILES = {p.name: p for p in (DEFAULT, UPSTREAM)}
+def _read_yaml(*parts: str) -> dict[str, Any]:
+    text = resources.files(_PACKAGE).joinpath(*parts).read_text("utf-8")
+    return yaml.safe_load(text) or {}
 
 
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _step_spec(data: dict[str, Any]) -> StepSpec:
+    rest = {k: v for k, v in data.items() if k not in ("step", "template", "parser", "sampling", "stop")}
+    return StepSpec(step=data["step"], template=data.get("template"), parser=data.get("parser"),
+                    sampling=dict(data.get("sampling") or {}), stop=tuple(data.get("stop") or ()), options=rest)
+
+
+_RULES = tuple(f.name for f in fields(Profile) if f.name not in ("name", "specs"))
+
+
+@lru_cache(maxsize=None)
 def get_profile(name: str) -> Profile:
     try:
-        return PROFILES[name]
-    except KeyError:
-        raise InputError(f"unknown profile {name!r} (choose from {', '.join(PROFILES)})", field="--profile") from None
+        data = _read_yaml("profiles", f"{name}.yaml")
+    except FileNotFoundError:
+        raise InputError(f"unknown profile {name!r} (choose from {', '.join(PROFILE_NAMES)})",
+                         field="--profile") from None
+    overlays = data.get("steps") or {}
+    specs = {s: _step_spec(_merge(_read_yaml("specs", f"{s}.yaml"), overlays.get(s) or {})) for s in STEP_NAMES}
+    rules = data["rules"]
+    return Profile(name=data["name"], specs=specs, **{r: rules[r] for r in _RULES})
 
 
-def profile_dict(profile: Profile) -> dict:
-    return asdict(profile)
+PROFILE_NAMES = ("default", "upstream")
+DEFAULT = get_profile("default")
+UPSTREAM = get_profile("upstream")

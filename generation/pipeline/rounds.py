@@ -1,36 +1,35 @@
 """A bootstrap round in flight: its requests sent now or on a background thread, its answers
-collected (and logged) on the engine's thread.
+logged on the driver's thread.
 
-Only the network wait runs on the background thread: the engine's state, the request log and
-every derived file are touched by the engine's thread alone, in round order, which is what keeps
-a run killed at any moment resumable (docs/pipeline.md, "Overlapped rounds").
+Only the network wait runs on the background thread: the state, the request log and every
+derived file are touched by the driver's thread alone, in round order, which is what keeps a run
+killed at any moment resumable (docs/pipeline.md, "Overlapped rounds").
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .engine import Engine
+from .steps.bootstrap import RoundPlan
+
+Send = Callable[[list], tuple]  # requests -> (results, costs); touches only the backend
+Log = Callable[[str, list, list, list, list], list]  # (step, requests, meta, results, costs) -> records
 
 
 class Round:
-    """One bootstrap round: its recorded answers, and the requests still to send, sent at
-    once (or on a daemon thread, which never holds the process open). `collect` logs the new
-    answers on the calling thread, so every write stays on the engine's thread, in order."""
+    """One bootstrap round: its recorded answers, and the requests still to send, sent at once
+    (or on a daemon thread, which never holds the process open, once `after`'s are answered)."""
 
-    def __init__(self, engine: "Engine", r: int, recs: list, missing: Sequence[int] = (), requests: Sequence = (),
-                 meta: Sequence[dict] = (), background: bool = False, after: "Round | None" = None) -> None:
-        self.engine, self.r, self.recs, self._after = engine, r, recs, after
-        self.missing, self.requests, self.meta = list(missing), list(requests), list(meta)
+    def __init__(self, plan: RoundPlan, send: Send | None = None, background: bool = False,
+                 after: "Round | None" = None) -> None:
+        self.plan, self.r, self._send, self._after = plan, plan.r, send, after
         self._answer: tuple | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        if not self.requests:
+        if not plan.requests:
             return
         if background:
-            self._thread = threading.Thread(target=self._run, name=f"bootstrap-round-{r}", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=f"bootstrap-round-{plan.r}", daemon=True)
             self._thread.start()
         else:
             self._run()
@@ -39,18 +38,20 @@ class Round:
         if self._after is not None and self._after._thread is not None:
             self._after._thread.join()
         try:
-            self._answer = self.engine._generate(self.requests)
-        except BaseException as exc:  # re-raised on the engine's thread by collect()
+            self._answer = self._send(self.plan.requests)
+        except BaseException as exc:  # re-raised on the driver's thread by collect()
             self._error = exc
 
-    def collect(self) -> list[dict]:
-        if self.requests:
+    def collect(self, log: Log) -> list[dict]:
+        """The round's records in prompt order; new answers are logged on the calling thread."""
+        plan = self.plan
+        if plan.requests:
             if self._thread is not None:
                 self._thread.join()
             if self._error is not None:
                 raise self._error
-            logged = self.engine._log("bootstrap", self.requests, self.meta, *self._answer)
-            for j, rec in zip(self.missing, logged):
-                self.recs[j] = rec
-            self.requests = []
-        return self.recs
+            logged = log("bootstrap", plan.requests, plan.meta, *self._answer)
+            for j, rec in zip(plan.missing, logged):
+                plan.recs[j] = rec
+            plan.requests = []
+        return plan.recs

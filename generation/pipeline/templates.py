@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 from ..lm.base import LMRequest, SamplingParams
+from .profiles import DEFAULT
 
 FRAMINGS = ("completion", "chat")
 _WS = re.compile(r"\s+")
@@ -54,16 +55,17 @@ def classify_prompt(instruction: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _instances_prefix(output_first: bool) -> str:
-    data = load_prompt_data("instances_output_first" if output_first else "instances_input_first")
+def _instances_prefix(template: str) -> str:
+    data = load_prompt_data(template)
     demos = [f"Task: {d['task']}\n{d['body']}" for d in data["demos"]]
     return data["header"] + "\n\n" + "\n\n".join(demos) + "\n\nTask:"
 
 
-def instances_prompt(instruction: str, *, is_classification: bool) -> str:
+def instances_prompt(instruction: str, *, is_classification: bool, templates: dict[str, str] | None = None) -> str:
     """Output-first for classification tasks (so labels are not all the majority class),
-    input-first otherwise."""
-    return f"{_instances_prefix(is_classification)} {instruction.strip()}\n"
+    input-first otherwise; `templates` names the prompt file for each kind (the step spec's)."""
+    names = templates or DEFAULT.spec("instances").template
+    return f"{_instances_prefix(names['classification' if is_classification else 'generation'])} {instruction.strip()}\n"
 
 
 def frame(step: str, prompt: str, params: SamplingParams, framing: str) -> LMRequest:
