@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import EXIT_INPUT_ERROR, InputError
+from .errors import EXIT_INPUT_ERROR, InputError, RunStopped
 
 
 def _registrars():
@@ -45,6 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = args.func(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except RunStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:  # a path the command cannot read or write: the user's to fix, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)

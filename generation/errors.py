@@ -27,3 +27,13 @@ class InputError(Exception):
             where += ": "
         field = f"{self.field}: " if self.field else ""
         return f"{where}{field}{self.message}"
+
+EXIT_STOPPED = 3
+
+
+class RunStopped(Exception):
+    """A run that cannot make progress (every request failing, or nothing passing the filters)
+    stops with one line naming the cause and the flag to change; its state is saved, so the
+    same command resumes it once the cause is fixed."""
+
+    exit_code = EXIT_STOPPED

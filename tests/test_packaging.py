@@ -44,7 +44,7 @@ def test_wheel_installs_only_under_selfinstruct_and_ships_data(tmp_path):
     source_data = {
         str(p.relative_to(REPO)) for root in ("generation", "evaluation", "seeds")
         for p in (REPO / root).rglob("*")
-        if p.is_file() and p.suffix in {".json", ".jsonl", ".txt", ".html", ".js", ".css", ".md"}
+        if p.is_file() and p.suffix in {".json", ".jsonl", ".yaml", ".txt", ".html", ".js", ".css", ".md"}
         and "__pycache__" not in p.parts
     }
     shipped = {n.removeprefix("selfinstruct/") for n in names}

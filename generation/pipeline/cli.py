@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, RunStopped
+from ..lock import DirectoryLock
 from ..lm.config import DEFAULT_BATCH_SIZE, BackendConfig, add_model_arguments, config_from_args
 from .profiles import PROFILE_NAMES, STEP_NAMES
 
@@ -60,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="send step-1 round r+1 while round r is being filtered, its prompts sampled from the pool "
                         "as it was one round earlier (default profile; hides filtering time behind the network "
                         "wait; a recorded setting: see docs/pipeline.md)")
+    g.add_argument("--max-failures", type=int, default=32, metavar="N",
+                   help="stop a step after N failed requests in a row (0: never; default 32)")
+    g.add_argument("--max-empty-rounds", type=int, default=25, metavar="N",
+                   help="stop step 1 after N answered rounds in a row that keep no instruction (0: never; default 25)")
     g.add_argument("--force", action="store_true", help="resume even though the settings differ from the run's")
     _add_filter_arguments(g)
     add_model_arguments(g)
@@ -116,10 +121,7 @@ def _generate(args: argparse.Namespace) -> int:
         args.num_instructions = manifest.get("settings", {}).get("num_instructions")
     if args.num_instructions is None:
         raise InputError("required for a new run", field="--num-instructions")
-    if args.concurrency < 1:
-        raise InputError("must be >= 1", field="--concurrency")
-    if args.prompts_per_request < 1:
-        raise InputError("must be >= 1", field="--prompts-per-request")
+    _check_ranges(args)
     seeds, seed_path, sha = _seed_info(args.seed_tasks)
     settings = GenerateSettings(
         num_instructions=args.num_instructions, profile=args.profile, seed=args.seed,
@@ -127,17 +129,38 @@ def _generate(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, classification_only=args.classification_only,
         include_seed_instances=args.include_seed_instances, max_cost=args.max_cost, max_tokens=args.max_tokens,
         request_max_tokens=args.request_max_tokens, prompts_per_request=args.prompts_per_request,
-        overlap_rounds=args.overlap_rounds, seed_tasks=seed_path, seed_tasks_sha256=sha)
+        overlap_rounds=args.overlap_rounds, max_failures=args.max_failures, max_empty_rounds=args.max_empty_rounds,
+        seed_tasks=seed_path, seed_tasks_sha256=sha)
     config: BackendConfig = config_from_args(args)
     steps = STEP_NAMES if args.step is None else (args.step,)
-    driver = Driver(out, settings, config, seeds, force=args.force, progress=args.progress)
-    status = driver.run(steps)
+    with DirectoryLock(out):
+        driver = Driver(out, settings, config, seeds, force=args.force, progress=args.progress)
+        if args.progress:
+            print(f"selfinstruct: {', '.join(steps)} into {out} with {config.model}", file=sys.stderr, flush=True)
+        status = driver.run(steps)
     if args.summary:
         print(summary_text(out))
     if status == "stopped_budget":
         print("stopped: budget reached (state saved; rerun with a larger --max-cost/--max-tokens to continue)",
               file=sys.stderr)
+    if driver.stop_reason is not None:
+        raise RunStopped(f"{driver.stop_reason} (state saved in {out}; rerun the same command to resume)")
     return 0
+
+
+def _check_ranges(args: argparse.Namespace) -> None:
+    """Numbers a run cannot use, refused before anything is written."""
+    checks = [("--num-instructions", args.num_instructions, 1, None), ("--concurrency", args.concurrency, 1, None),
+              ("--prompts-per-request", args.prompts_per_request, 1, None), ("--threshold", args.threshold, 0.0, 1.0),
+              ("--max-cost", args.max_cost, 0.0, None), ("--max-tokens", args.max_tokens, 1, None),
+              ("--request-max-tokens", args.request_max_tokens, 1, None), ("--max-failures", args.max_failures, 0, None),
+              ("--max-empty-rounds", args.max_empty_rounds, 0, None)]
+    for flag, value, low, high in checks:
+        if value is None:
+            continue
+        if value < low or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise InputError(f"must be {span}, got {value}", field=flag)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -165,11 +188,11 @@ def _replay(args: argparse.Namespace) -> int:
         include_seed_instances=args.include_seed_instances, seed_tasks=seed_path, seed_tasks_sha256=sha)
     model = recorded.get("model") or info.get("engine") or "davinci"
     config = BackendConfig(model=model, backend=recorded.get("backend", "auto"), api=recorded.get("api", "auto"))
-    out.mkdir(parents=True, exist_ok=True)
-    write_source_log(out, records)
-    driver = Driver(out, settings, config, seeds, mode="replay", records=records, progress=args.progress,
-                    manifest_extra={"replay_of": str(src), "source_format": info["source_format"]})
-    driver.run()
+    with DirectoryLock(out):
+        write_source_log(out, records)
+        driver = Driver(out, settings, config, seeds, mode="replay", records=records, progress=args.progress,
+                        manifest_extra={"replay_of": str(src), "source_format": info["source_format"]})
+        driver.run()
     if args.summary:
         print(summary_text(out))
     return 0

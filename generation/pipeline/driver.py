@@ -27,6 +27,7 @@ from ..rundir import RunPaths, load_requests, now, read_manifest, settings_hash,
 from ..seeds import SeedTask
 from . import progress
 from .filters import InstructionFilter
+from .health import Health
 from .log import RequestIndex, make_records
 from .manifest import build_manifest, step_counts
 from .profiles import STEP_NAMES, get_profile
@@ -80,6 +81,8 @@ class Driver:
         self.instances = InstancesStep(s, profile, self.framing, self.classify)
         self.finetune = FinetuneStep(s, profile, self.classify)
         self.status = "running"
+        self.stop_reason: str | None = None  # the one line for a run that cannot progress
+        self.health = Health(s.max_failures, s.max_empty_rounds)
         self.settings_hash = settings_hash(hashed_settings(s, profile, self.config))
         self.timings: dict[str, float] = {}
         self.finetune_counts: dict | None = None
@@ -135,15 +138,26 @@ class Driver:
         return results, [share] * len(results)
 
     def _log(self, step: str, requests: list, meta: list, results: list, costs: list) -> list[dict]:
-        """Append a batch's records to the log (one write, prompt order) and index them."""
+        """Append a batch's records to the log (one write, prompt order) and index them. A
+        failure no retry can fix is not logged (it cost nothing), so a resumed run sends that
+        request again; it stops the run."""
         out = make_records(step, requests, meta, results, costs, now())
+        fatal = self.health.fatal(out)
+        written = out if fatal is None else [rec for rec in out if rec["response"] is not None]
         if self._log_file is None:
             self._log_file = JsonlAppender(self.paths.requests)
         fragment = self._encoder.fragment
         self._log_file.write_many([rec if rec["response"] is None else {**rec, "response": fragment(rec["response"])}
-                                   for rec in out])
-        self.state.log.add_all(out)
+                                   for rec in written])
+        self.state.log.add_all(written)
+        reason = fatal or self.health.after_batch(out)
+        if reason is not None:
+            self._stop("stopped_failures", reason)
         return out
+
+    def _stop(self, status: str, reason: str) -> None:
+        if self.stop_reason is None:
+            self.status, self.stop_reason = status, reason
 
     def _send(self, step: str, requests: list, meta: list) -> list[dict]:
         return self._log(step, requests, meta, *self._generate(requests))
@@ -174,7 +188,13 @@ class Driver:
             if self.settings.overlap_rounds and self._worth_overlapping():
                 together = getattr(self.lm, "concurrent_generate", False)  # else it waits its turn
                 following = self._open_round(inflight.r + 1, live, after=None if together else inflight)
-            step.apply(state, inflight.collect(self._log))
+            kept_before = len(state.kept)
+            recs = inflight.collect(self._log)
+            step.apply(state, recs)
+            reason = self.health.after_round(any(r.get("response") is not None for r in recs),
+                                             len(state.kept) > kept_before)
+            if reason is not None:
+                self._stop("stopped_no_progress", reason)
             # What a round leaves behind lives for the whole run; out of the collector's sight,
             # each later collection stays as cheap as the first.
             gc.freeze()
@@ -184,6 +204,8 @@ class Driver:
                 self._write_manifest()
             self._update_bar(bar, len(state.kept))
             inflight = following
+            if self.status != "running":
+                break
         if inflight is not None:  # opened but not needed (target reached): its answers are still logged
             inflight.collect(self._log)
         progress.close_bar(bar)
@@ -228,6 +250,8 @@ class Driver:
         positions = state.positions()
         size = max(1, self.settings.concurrency)
         for start in range(0, len(todo), size):
+            if self.status != "running":
+                break
             if self._over_budget():
                 self.status = "stopped_budget"
                 break
@@ -339,7 +363,7 @@ class Driver:
         log = self.state.log
         progress.update_bar(bar, value, incremental=incremental, kept=len(self.state.kept),
                             rejected=sum(self.state.rule_counts.values()), tokens=log.tokens_used,
-                            cost=log.cost_used)
+                            cost=log.cost_used, failed=sum(s.failures for s in log.stats.values()))
 
     # -- the whole thing -----------------------------------------------------------------------------
     def run(self, steps: Sequence[str] = STEPS) -> str:

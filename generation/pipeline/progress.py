@@ -15,11 +15,11 @@ def open_bar(step: str, total: int | None, enabled: bool) -> Any:
 
 
 def update_bar(bar: Any, value: int, *, incremental: bool, kept: int, rejected: int, tokens: int,
-               cost: float) -> None:
+               cost: float, failed: int) -> None:
     if bar is None:
         return
     bar.update(value if incremental else max(0, value - bar.n))
-    bar.set_postfix(kept=kept, rejected=rejected, tokens=tokens, cost=f"${cost:.4f}", refresh=False)
+    bar.set_postfix(kept=kept, rejected=rejected, failed=failed, tokens=tokens, cost=f"${cost:.4f}", refresh=False)
 
 
 def close_bar(bar: Any) -> None:

@@ -38,6 +38,8 @@ class GenerateSettings:
     request_max_tokens: int | None = None  # cap on each request's max_tokens (small local models)
     prompts_per_request: int = 1  # completions prompts packed into one HTTP request (OpenAI-compatible)
     overlap_rounds: bool = False  # sample round r+1 from the pool before round r (hides round r's filtering)
+    max_failures: int = 32  # consecutive failed requests before a step stops (0: never)
+    max_empty_rounds: int = 25  # consecutive answered step-1 rounds that keep nothing (0: never)
     seed_tasks: str | None = None
     seed_tasks_sha256: str | None = None
 
