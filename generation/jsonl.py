@@ -25,6 +25,7 @@ from typing import IO, Any
 import orjson
 
 from .errors import InputError
+from .limits import MAX_LINE_BYTES
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -52,6 +53,8 @@ def iter_jsonl_bytes(data: bytes, source: str | Path, *, allow_torn_tail: bool =
         number = index + 1
         if not raw.strip():
             continue
+        if len(raw) > MAX_LINE_BYTES:
+            raise InputError(f"line longer than {MAX_LINE_BYTES} bytes", file=source, line=number)
         try:
             yield number, loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import InputError
+from .limits import check_field, check_instruction
 from .jsonl import iter_jsonl, write_jsonl
 
 DEFAULT_SEED_FILE = "seed_tasks.jsonl"
@@ -70,6 +71,7 @@ def _parse_record(obj: object, path: Path, line: int) -> SeedTask:
     for name in ("id", "instruction"):
         if not obj[name].strip():
             raise InputError("must not be empty", file=path, line=line, field=name)
+    check_instruction(obj["instruction"], file=path, line=line)
     if not obj["instances"]:
         raise InputError("needs at least one instance", file=path, line=line, field="instances")
     instances = []
@@ -84,6 +86,7 @@ def _parse_record(obj: object, path: Path, line: int) -> SeedTask:
                 raise InputError(
                     f"expected str, got {type(inst[key]).__name__}", file=path, line=line, field=f"{where}.{key}"
                 )
+            check_field(inst[key], file=path, line=line, field=f"{where}.{key}")
         instances.append(Instance(inst["input"], inst["output"]))
     return SeedTask(
         id=obj["id"],

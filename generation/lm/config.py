@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
+from ..redact import redact_url
+
 EMBEDDED_MODEL = "smollm2"
 #: Rows a local model decodes together. The decoding loop refills finished rows' slots at once,
 #: so more slots keep the model busier; 32 measured fastest of 8/16/32 on the 2-core CPU here
@@ -39,6 +41,8 @@ class BackendConfig:
         """Settings safe to put in a manifest: the key is reduced to whether one was given."""
         d = {k: v for k, v in self.__dict__.items() if k != "api_key"}
         d["api_key_set"] = bool(self.api_key)
+        if d.get("base_url"):
+            d["base_url"] = redact_url(d["base_url"])
         return d
 
 

@@ -23,11 +23,11 @@ _INHERITED = ("num_instructions", "profile", "seed", "finetune_seed", "threshold
 _INHERITED_MODEL = ("model", "backend", "api", "base_url", "batch_size", "device")
 
 
-def _add_filter_arguments(p: argparse.ArgumentParser) -> None:
+def _add_filter_arguments(p: argparse.ArgumentParser, seed_help: str) -> None:
     p.add_argument("--profile", choices=PROFILE_NAMES, default="default",
                    help="default: the paper's method with upstream's quirks fixed; upstream: the released "
                         "scripts' decisions exactly (see docs/pipeline.md)")
-    p.add_argument("--seed-tasks", default=None, help="seed task JSONL (default: the packaged seeds)")
+    p.add_argument("--seed-tasks", default=None, help=seed_help)
     p.add_argument("--threshold", type=float, default=0.7, help="ROUGE-L near-duplicate threshold (default 0.7)")
     p.add_argument("--finetune-seed", type=int, default=123, help="seed for the instance cap and templates (default 123)")
     p.add_argument("--no-seed-instances", dest="include_seed_instances", action="store_false",
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--max-empty-rounds", type=int, default=25, metavar="N",
                    help="stop step 1 after N answered rounds in a row that keep no instruction (0: never; default 25)")
     g.add_argument("--force", action="store_true", help="resume even though the settings differ from the run's")
-    _add_filter_arguments(g)
+    _add_filter_arguments(g, "seed task JSONL (default: the packaged seeds)")
     add_model_arguments(g)
     g.set_defaults(func=_generate)
 
@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", required=True, help="where to write the re-derived files")
     r.add_argument("--num-instructions", type=int, default=None, help="stop after this many kept instructions")
     r.add_argument("--force", action="store_true", help="write into a directory that holds a generation run")
-    _add_filter_arguments(r)
+    _add_filter_arguments(r, "seed task JSONL (default: the one the run recorded; required for an upstream batch)")
     r.set_defaults(func=_replay)
 
 

@@ -126,3 +126,21 @@ def test_an_output_path_that_is_a_file_is_one_line(tmp_path, generate, capsys):
     assert err.startswith("error:") and "not a directory" in err and "\n" not in err
     assert out.read_text() == "keep me"
     assert SECRET not in err
+
+
+def test_url_credentials_never_reach_the_run_directory(tmp_path, generate, server):
+    out = tmp_path / "run"
+    url = server.base_url.replace("http://", "http://someone:URLSECRET@")
+    assert generate(out, base_url=url, num=5) == 0
+    for p in out.rglob("*"):
+        if p.is_file():
+            assert "URLSECRET" not in p.read_text("utf-8"), p
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["base_url"] == server.base_url
+
+
+def test_step_one_counts_add_up(tmp_path, generate):
+    out = tmp_path / "run"
+    assert generate(out, "--request-max-tokens", "40", num=10) == 0  # short answers: some cut by the limit
+    b = json.loads((out / "manifest.json").read_text())["counts"]["bootstrap"]
+    assert b["candidates"] == b["kept"] + sum(b["rejected"].values())

@@ -104,6 +104,7 @@ class BootstrapStep:
         limit = max(0, n - len(state.kept)) if n is not None and self.profile.trim_to_target else None
         verdicts = iter(state.filter.judge_many([c for _, cands, _ in parsed for c in cands], limit))
         for rec, cands, dropped in parsed:
+            state.candidates += len(dropped)  # a candidate the parse dropped is still a candidate
             for d in dropped:
                 _reject(state, rec, d.candidate, d.rule)
             metadata = None  # one dict for every instruction kept from this response
