@@ -14,11 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 from selfinstruct.generation.lm.base import LMRequest, SamplingParams
-from selfinstruct.generation.lm.localserver import LocalServer
 from selfinstruct.generation.lm.openai_backend import OpenAICompatibleBackend
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test doubles
+from doubles.localserver import LocalServer  # noqa: E402
 
 PROMPTS = [
     "Give three tips for staying healthy.",

@@ -39,15 +39,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the test doubles: scripted server, synthetic responder
 SHARED = Path(os.environ.get("SELFINSTRUCT_SHARED", REPO.parent / "shared"))
 SEEDS = SHARED / "upstream" / "self-instruct" / "data" / "seed_tasks.jsonl"
 CORPUS = SHARED / "bench" / "instruction_corpus_50k.jsonl"
 
 
 def _serve(latency: float, conn) -> None:
-    from selfinstruct.generation.lm.localserver import LocalServer
-
-    from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+    from doubles.localserver import LocalServer
+    from doubles.synthetic import synthetic_responder
 
     with LocalServer(synthetic_responder, latency=latency) as srv:
         conn.send(srv.base_url)
@@ -109,7 +109,7 @@ def overhead_50k(seed_tasks, prompts: int, round_size: int, out: Path) -> tuple[
     from selfinstruct.generation.lm.config import BackendConfig
     from selfinstruct.generation.pipeline.driver import Driver
     from selfinstruct.generation.pipeline.settings import GenerateSettings
-    from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+    from doubles.synthetic import synthetic_responder
     from selfinstruct.generation.jsonl import JsonlAppender
 
     corpus = [json.loads(l)["instruction"] for l in CORPUS.open()]

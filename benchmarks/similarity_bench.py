@@ -9,7 +9,8 @@
     reading and tokenizing included) and peak RSS are its own: <= 15 s, <= 1 GiB.
 (c) Upstream metadata (top-10 `most_similar` and `avg_similarity_score`) for every instruction the
     50k incremental filter keeps, each against those kept before it, as upstream records it;
-    spot-checked against rouge_score + upstream's numpy expressions: <= 120 s. `--all-kept`
+    spot-checked against rouge_score + upstream's expressions (numpy < 1.25's tie order, as
+    tests/similarity/test_argsort_legacy.py checks it): <= 120 s. `--all-kept`
     treats every sentence as kept instead (the worst case for a 50k pool).
 Ends with one `target` line per goal (exit 0 either way).
 """
@@ -199,12 +200,14 @@ def main() -> int:
               f"over {stats['workers']} worker process(es) (load average now {os.getloadavg()[0]:.2f})")
         from rouge_score import rouge_scorer
 
+        from selfinstruct.generation.similarity.argsort_legacy import legacy_argsort_tail
+
         scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
         checks = [i for i in (1, 10, 500, 1999, 5000, len(texts) - 1) if i < len(texts)]
         agree = 0
         for i in checks:
             scores = [scorer.score(p, texts[i])["rougeL"].fmeasure for p in texts[:i]]
-            most_similar = {texts[j]: scores[j] for j in np.argsort(scores)[-10:][::-1]}
+            most_similar = {texts[j]: scores[j] for j in legacy_argsort_tail(np.array(scores), 10)[::-1]}
             md = metadata[i]
             agree += (list(md.most_similar.items()) == list(most_similar.items())
                       and md.avg_similarity_score == float(np.mean(scores)))

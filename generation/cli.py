@@ -12,17 +12,19 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import EXIT_INPUT_ERROR, InputError, RunStopped
+from .quiet import quiet
 
 
 def _registrars():
     from selfinstruct.evaluation import cli as evaluation_cli
+    from selfinstruct.evaluation.finetune import cli as finetune_cli
     from .lm import cli as lm_cli
     from .pipeline import cli as pipeline_cli
     from .publish import cli as publish_cli
     from .similarity import cli as similarity_cli
 
     return [pipeline_cli.register, similarity_cli.register, publish_cli.register,
-            evaluation_cli.register, lm_cli.register]
+            evaluation_cli.register, lm_cli.register, finetune_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Hugging Face dataset, and evaluate finetuned models as the paper did.",
     )
     parser.add_argument("--version", action="version", version=f"selfinstruct {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show third-party warnings and loading bars (hidden by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in _registrars():
         register(sub)
@@ -41,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        quiet()
     try:
         code = args.func(args)
     except InputError as exc:

@@ -12,19 +12,19 @@ import pytest
 from datasets import load_dataset
 
 from selfinstruct.generation import cli
-from selfinstruct.generation.lm.localserver import LocalServer
-from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+from doubles.localserver import LocalServer
+from doubles.synthetic import synthetic_responder
 
 SECRET = "sk-test-END-TO-END-planted-key-42"
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory, upstream_seed_file):
+def published(tmp_path_factory, seed_file):
     root = tmp_path_factory.mktemp("e2e")
     run, folder = root / "run", root / "hub"
     with LocalServer(synthetic_responder) as server:
         code = cli.main(["generate", "--out", str(run), "--num-instructions", "12", "--model", "local-test-model",
-                         "--base-url", server.base_url, "--api-key", SECRET, "--seed-tasks", str(upstream_seed_file),
+                         "--base-url", server.base_url, "--api-key", SECRET, "--seed-tasks", str(seed_file),
                          "--no-progress", "--no-summary"])
     assert code == 0
     assert cli.main(["dataset", "build", str(run), "--out", str(folder), "--no-progress"]) == 0
@@ -67,3 +67,32 @@ def test_key_reaches_no_file(published):
         for path in root.rglob("*"):
             if path.is_file():
                 assert SECRET.encode() not in path.read_bytes(), path
+
+
+PLANTED = "zz-planted-home-q7x"
+
+
+def test_no_local_path_reaches_the_built_folder_and_replays_say_so(tmp_path, seed_file):
+    """Seed file, run and output under a distinctively named directory: nothing the build writes
+    may carry that name. A replayed run's card says it was replayed, and the loading example
+    names the --repo-id."""
+    home = tmp_path / PLANTED
+    home.mkdir()
+    seeds = home / "my_seeds.jsonl"
+    seeds.write_bytes(seed_file.read_bytes())
+    run, replayed = home / "run", home / "replayed"
+    with LocalServer(synthetic_responder) as server:
+        assert cli.main(["generate", "--out", str(run), "--num-instructions", "8", "--model", "local-test-model",
+                         "--base-url", server.base_url, "--api-key", SECRET, "--seed-tasks", str(seeds),
+                         "--no-progress", "--no-summary"]) == 0
+    assert cli.main(["replay", "--batch-dir", str(run), "--out", str(replayed), "--no-progress", "--no-summary"]) == 0
+    for source, name in ((run, "built"), (replayed, "built-replay")):
+        out = home / name
+        assert cli.main(["dataset", "build", str(source), "--out", str(out), "--repo-id", "acme/demo",
+                         "--no-progress"]) == 0
+        files = [p for p in out.rglob("*") if p.is_file()]
+        assert files and not [p for p in files if PLANTED.encode() in p.read_bytes()]
+        card = (out / "README.md").read_text("utf-8")
+        assert 'load_dataset("acme/demo"' in card and "my_seeds.jsonl" in card
+        assert ("re-derived offline" in card) == (source == replayed)
+        assert "stopped before completion" not in card

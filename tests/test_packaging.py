@@ -50,6 +50,9 @@ def test_wheel_installs_only_under_selfinstruct_and_ships_data(tmp_path):
     shipped = {n.removeprefix("selfinstruct/") for n in names}
     missing = sorted(s for s in source_data if s not in shipped)
     assert not missing, f"data files left out of the wheel: {missing}"
+    # test doubles (scripted server, synthetic responder, Hub stand-in) stay with the tests
+    doubles = [n for n in names if any(word in n for word in ("localserver", "synthetic", "standin", "doubles"))]
+    assert not doubles, doubles
 
 
 def test_console_command_is_declared(tmp_path):

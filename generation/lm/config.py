@@ -30,7 +30,7 @@ class BackendConfig:
     concurrency: int = 16
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
-    timeout: float = 120.0
+    timeout: float | None = None  # None: retry.default_timeout(base_url)
     max_retries: int = 6
     batch_size: int = DEFAULT_BATCH_SIZE  # local transformers: rows decoded together
     device: str | None = None  # local transformers: cuda / cpu / mps; None = best available
@@ -65,7 +65,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, prefix: str = "", de
                        help="concurrent requests to a server (default: 16)")
     group.add_argument(f"{p}rpm", dest=f"{dest}rpm", type=float, default=None, help="requests-per-minute limit")
     group.add_argument(f"{p}tpm", dest=f"{dest}tpm", type=float, default=None, help="tokens-per-minute limit")
-    group.add_argument(f"{p}timeout", dest=f"{dest}timeout", type=float, default=120.0, help="per-request timeout in seconds")
+    group.add_argument(f"{p}timeout", dest=f"{dest}timeout", type=float, default=None,
+                       help="per-request timeout in seconds (default 120; 900 for a server on this machine, "
+                            "whose queue keeps the work: a timed-out request is not sent to it again)")
     group.add_argument(f"{p}max-retries", dest=f"{dest}max_retries", type=int, default=6, help="retries per request")
     group.add_argument(f"{p}batch-size", dest=f"{dest}batch_size", type=int, default=DEFAULT_BATCH_SIZE,
                        help=f"rows a local model decodes together (default: {DEFAULT_BATCH_SIZE})")

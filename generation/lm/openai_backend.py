@@ -35,10 +35,12 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..jsonl import loads
-from .base import Choice, LMRequest, LMResult, ProgressCallback, SamplingParams, Usage
+from .base import LMRequest, LMResult, ProgressCallback, SamplingParams, Usage
 from .pricing import PriceTable, load_price_table
 from .ratelimit import RateLimiter, estimate_tokens
-from .retry import RetryPolicy, is_retryable_status, parse_retry_after
+from .openai_wire import (classify_error, httpx_module, parse_response,
+                          split_pack_response, too_long_error)
+from .retry import RetryPolicy, default_timeout, is_loopback
 
 log = logging.getLogger("selfinstruct.lm.openai")
 
@@ -67,10 +69,6 @@ class _Secret:
     __str__ = __repr__
 
 
-class _Retryable(Exception):
-    """A 200 answer that is unusable (no choices): worth another try."""
-
-
 class OpenAICompatibleBackend:
     # generate() from several threads shares one event loop and one bound on requests in flight
     concurrent_generate = True
@@ -85,7 +83,7 @@ class OpenAICompatibleBackend:
         concurrency: int = 16,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
-        timeout: float = 120.0,
+        timeout: float | None = None,
         max_retries: int = 6,
         price_table: PriceTable | str | None = None,
         base_delay: float = 1.0,
@@ -105,8 +103,11 @@ class OpenAICompatibleBackend:
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.concurrency = concurrency
         self.prompts_per_request = prompts_per_request
+        self.local = is_loopback(base_url)
+        self.in_flight = 0  # HTTP requests awaiting an answer: the live status shows them
+        self.last_error: str | None = None
         self._packing_rejected = False  # set when the server answers a list prompt with 400/422
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else default_timeout(base_url)
         self.policy = RetryPolicy(max_retries=max_retries, base_delay=base_delay, max_delay=max_delay)
         self.requests_per_minute = requests_per_minute
         self.tokens_per_minute = tokens_per_minute
@@ -158,7 +159,7 @@ class OpenAICompatibleBackend:
     async def _setup(self) -> None:
         from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
-        httpx = _httpx_module()
+        httpx = httpx_module()
         # Several small connection pools instead of one big one: httpcore scans every pooled
         # connection each time it hands one out, which at 64+ connections costs more CPU than
         # the request itself. Each pool serves at most _POOL_SIZE requests at a time.
@@ -313,7 +314,7 @@ class OpenAICompatibleBackend:
         self.stats["packs"] += 1
         parsed, attempts, error = await self._call(endpoint, kw, estimate,
                                                    lambda data: split_pack_response(data, prompts, n))
-        if error is not None and error.startswith(("http_400", "http_422")):
+        if error is not None and error.startswith(("http_400", "http_422")) and not too_long_error(error):
             if not self._packing_rejected:
                 log.warning("the server rejected a list prompt (%s); sending one prompt per request from now on", error)
             self._packing_rejected = True
@@ -335,17 +336,22 @@ class OpenAICompatibleBackend:
             try:
                 pool = await self._free_pools.get()
                 self.stats["http_requests"] += 1
+                self.in_flight += 1
                 try:
                     client = self._clients[pool]
                     resource = client.chat.completions if endpoint == "chat" else client.completions
                     response = await resource.with_raw_response.create(**kw)
                 finally:
+                    self.in_flight -= 1
                     self._free_pools.put_nowait(pool)
                 return parse(loads(response.http_response.content)), attempt + 1, None
             except Exception as exc:  # every failure is classified; none escapes the batch
-                retryable, retry_after, message = _classify(exc)
+                retryable, retry_after, message = classify_error(exc)
                 message = self._key.scrub(message)  # a server may echo the key in an error body
                 self.stats[f"error:{message.split(':')[0]}"] += 1
+                self.last_error = message
+                if message.startswith("timeout") and self.local:
+                    retryable = False  # a local server goes on with the work: sending it again doubles it
                 if not retryable or attempt >= self.policy.max_retries:
                     log.warning("request failed after %d attempt(s): %s", attempt + 1, message)
                     return None, attempt + 1, message
@@ -354,98 +360,3 @@ class OpenAICompatibleBackend:
                 self.stats["retries"] += 1
                 attempt += 1
                 await asyncio.sleep(delay)
-
-
-def parse_response(data: Any, endpoint: str) -> LMResult:
-    """An LMResult from the JSON body of a completions or chat answer (raises if unusable)."""
-    choices_in = data.get("choices") if isinstance(data, dict) else None
-    if not choices_in or not isinstance(choices_in, list):
-        raise _Retryable("empty_choices: the server returned no choices")
-    choices = []
-    for c in sorted(choices_in, key=lambda c: c.get("index") or 0):
-        if endpoint == "chat":
-            text = (c.get("message") or {}).get("content") or ""
-        else:
-            text = c.get("text") or ""
-        finish = "length" if c.get("finish_reason") == "length" else "stop"
-        choices.append(Choice(text, finish, c.get("logprobs")))
-    u = data.get("usage") or {}
-    usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
-    return LMResult(choices=choices, usage=usage, raw=data)
-
-
-def split_pack_response(data: Any, prompts: Sequence[str], n: int) -> list[LMResult]:
-    """One LMResult per prompt from the answer to a list prompt (raises if unusable).
-
-    Choice j of prompt i is at index i*n + j. Each result's `raw` is the answer narrowed to its
-    own choices (re-indexed from 0) and its usage share; the shares are apportioned from the
-    pack's totals (see `apportion`), so summing them gives the server's figures exactly."""
-    choices_in = data.get("choices") if isinstance(data, dict) else None
-    if not choices_in or not isinstance(choices_in, list):
-        raise _Retryable("empty_choices: the server returned no choices")
-    groups: list[list[dict]] = [[] for _ in prompts]
-    for c in choices_in:
-        index = c.get("index") if isinstance(c, dict) else None
-        if not isinstance(index, int) or not 0 <= index < n * len(prompts):
-            raise _Retryable(f"bad_pack: choice index {index!r} outside 0..{n * len(prompts) - 1}")
-        groups[index // n].append(c)
-    if any(len(g) != n for g in groups):
-        raise _Retryable(f"bad_pack: expected {n} choice(s) for each of {len(prompts)} prompts, "
-                         f"got {[len(g) for g in groups]}")
-    u = data.get("usage") or {}
-    completion_chars = [sum(len(c.get("text") or "") for c in g) for g in groups]
-    prompt_shares = apportion(int(u.get("prompt_tokens") or 0), [len(p) for p in prompts])
-    completion_shares = apportion(int(u.get("completion_tokens") or 0), completion_chars)
-    out = []
-    for g, pt, ct in zip(groups, prompt_shares, completion_shares):
-        own = [{**c, "index": c["index"] % n} for c in sorted(g, key=lambda c: c["index"])]
-        raw = {**data, "choices": own, "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}}
-        out.append(parse_response(raw, "completions"))
-    return out
-
-
-def apportion(total: int, weights: Sequence[float]) -> list[int]:
-    """`total` split in proportion to `weights` (equal split if they are all zero) by largest
-    remainder: integer shares that always sum to `total`."""
-    if not weights:
-        return []
-    wsum = float(sum(weights))
-    exact = [total * w / wsum for w in weights] if wsum > 0 else [total / len(weights)] * len(weights)
-    shares = [int(x) for x in exact]
-    by_remainder = sorted(range(len(weights)), key=lambda i: (shares[i] - exact[i], i))
-    for i in by_remainder[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
-def _httpx_module() -> Any:
-    """The HTTP library the installed SDK is built on (httpx2 in openai>=3, httpx before)."""
-    try:
-        import httpx2
-
-        return httpx2
-    except ImportError:
-        import httpx
-
-        return httpx
-
-
-def _classify(exc: Exception) -> tuple[bool, float | None, str]:
-    """(retryable, server-requested wait, short message) for one failed attempt."""
-    import openai
-
-    if isinstance(exc, _Retryable):
-        return True, None, str(exc)
-    if isinstance(exc, openai.APITimeoutError):
-        return True, None, "timeout: no response within the timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc
-        return True, None, f"connection: {type(cause).__name__}: {cause}".splitlines()[0][:300]
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        retry_after = parse_retry_after(dict(exc.response.headers)) if exc.response is not None else None
-        body = exc.body if isinstance(exc.body, dict) else {}
-        detail = (body.get("message") or body.get("error", {}).get("message") if isinstance(body.get("error", {}), dict) else None) or ""
-        return is_retryable_status(status), retry_after, f"http_{status}: {detail}".rstrip(": ")
-    # Malformed JSON, schema mismatches and the like: the server answered, but not usefully.
-    return True, None, f"bad_response: {type(exc).__name__}: {exc}".splitlines()[0][:300]

@@ -64,3 +64,23 @@ def parse_retry_after(headers: "dict[str, str] | None", now: float | None = None
 
 def is_retryable_status(status: int) -> bool:
     return status in RETRYABLE_STATUS or status >= 500
+
+
+LOCAL_TIMEOUT = 900.0  # a server on this machine answers late, not never: wait for it
+REMOTE_TIMEOUT = 120.0
+
+
+def is_loopback(base_url: str | None) -> bool:
+    """A server on this machine (localhost, 127.0.0.0/8, ::1)."""
+    if not base_url:
+        return False
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def default_timeout(base_url: str | None) -> float:
+    """Per-request timeout when none is given: long for a local server, whose queue holds the
+    work (a client that gives up and resends only adds to it), the usual for a remote API."""
+    return LOCAL_TIMEOUT if is_loopback(base_url) else REMOTE_TIMEOUT

@@ -13,13 +13,15 @@ from pathlib import Path
 from ..errors import InputError, RunStopped
 from ..lock import DirectoryLock
 from ..lm.config import DEFAULT_BATCH_SIZE, BackendConfig, add_model_arguments, config_from_args
-from .profiles import PROFILE_NAMES, STEP_NAMES
+from .profiles import PROFILE_NAMES, STEP_NAMES, get_profile
+from .upstream_copy import default_seed_file
 
 
 # settings that a single-step command takes from the manifest unless given explicitly
 _INHERITED = ("num_instructions", "profile", "seed", "finetune_seed", "threshold", "framing", "concurrency",
               "classification_only", "include_seed_instances", "seed_tasks", "max_cost", "max_tokens",
-              "request_max_tokens", "prompts_per_request", "overlap_rounds")
+              "request_max_tokens", "prompts_per_request", "overlap_rounds", "upstream_dir", "num_prompt_instructions",
+              "request_batch_size", "max_instances_to_generate")
 _INHERITED_MODEL = ("model", "backend", "api", "base_url", "batch_size", "device")
 
 
@@ -54,9 +56,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="total token budget (prompt + completion) for the run; stops after the round in flight")
     g.add_argument("--request-max-tokens", type=int, default=None,
                    help="cap every request's max_tokens (the method's are 1024 / 3 / 300-350); for small local models")
-    g.add_argument("--prompts-per-request", type=int, default=1, metavar="K",
+    g.add_argument("--prompts-per-request", type=int, default=None, metavar="K",
                    help="pack up to K completions prompts with the same parameters into one request as a list "
-                        "prompt (OpenAI, vLLM; cuts client CPU per prompt; chat cannot pack; default 1)")
+                        "prompt (OpenAI, vLLM; cuts client CPU per prompt; chat cannot pack; default 1, and the "
+                        "request batch size with --profile upstream, as the original scripts sent them)")
+    g.add_argument("--upstream-dir", default=None, metavar="DIR",
+                   help="a copy of the original Self-Instruct repository for --profile upstream (its prompt "
+                        "templates and data/seed_tasks.jsonl; default: downloaded at the pinned commit)")
+    g.add_argument("--num-prompt-instructions", type=int, default=None, metavar="N",
+                   help="instructions shown in each step-1 prompt (the original's --num_prompt_instructions; "
+                        "default 8)")
+    g.add_argument("--request-batch-size", type=int, default=None, metavar="N",
+                   help="step-1 prompts per round, each round filtered before the next is sampled (the original's "
+                        "--request_batch_size; default 5 with --profile upstream, else --concurrency)")
+    g.add_argument("--max-instances-to-generate", type=int, default=None, metavar="N",
+                   help="instances asked for per instruction in step 3 (the original's "
+                        "--max_instances_to_generate; the request stops at \"Example N+1\"; default 5)")
     g.add_argument("--overlap-rounds", action="store_true",
                    help="send step-1 round r+1 while round r is being filtered, its prompts sampled from the pool "
                         "as it was one round earlier (default profile; hides filtering time behind the network "
@@ -76,6 +91,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", required=True, help="where to write the re-derived files")
     r.add_argument("--num-instructions", type=int, default=None, help="stop after this many kept instructions")
     r.add_argument("--force", action="store_true", help="write into a directory that holds a generation run")
+    r.add_argument("--classification-only", action="store_true", default=None,
+                   help="the batch was made from the classification seeds only (the original's "
+                        "--use_clf_seed_tasks_only; default: as the run recorded, or as an upstream batch's "
+                        "prompts show)")
     _add_filter_arguments(r, "seed task JSONL (default: the one the run recorded; required for an upstream batch)")
     r.set_defaults(func=_replay)
 
@@ -109,7 +128,9 @@ def _generate(args: argparse.Namespace) -> int:
     manifest = read_manifest(RunPaths(out).manifest)
     defaults = {"num_instructions": None, "profile": "default", "seed": 42, "finetune_seed": 123, "threshold": 0.7,
                 "framing": "auto", "concurrency": 16, "classification_only": False, "include_seed_instances": True,
-                "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "prompts_per_request": 1, "overlap_rounds": False,
+                "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "prompts_per_request": None, "overlap_rounds": False,
+                "upstream_dir": None, "num_prompt_instructions": None, "request_batch_size": None,
+                "max_instances_to_generate": None,
                 "model": "smollm2", "backend": "auto",
                 "api": "auto", "base_url": None, "batch_size": DEFAULT_BATCH_SIZE, "device": None}
     if args.step is not None:
@@ -122,7 +143,13 @@ def _generate(args: argparse.Namespace) -> int:
     if args.num_instructions is None:
         raise InputError("required for a new run", field="--num-instructions")
     _check_ranges(args)
-    seeds, seed_path, sha = _seed_info(args.seed_tasks)
+    profile = get_profile(args.profile)
+    if args.upstream_dir is not None:
+        args.upstream_dir = str(Path(args.upstream_dir).resolve())
+    seed_file = args.seed_tasks or default_seed_file(profile, args.upstream_dir)
+    seeds, seed_path, sha = _seed_info(str(seed_file) if seed_file else None)
+    if args.prompts_per_request is None:  # the original sent each round's prompts in one request
+        args.prompts_per_request = (args.request_batch_size or profile.round_size) if profile.single_rng_stream else 1
     settings = GenerateSettings(
         num_instructions=args.num_instructions, profile=args.profile, seed=args.seed,
         finetune_seed=args.finetune_seed, threshold=args.threshold, framing=args.framing,
@@ -130,7 +157,9 @@ def _generate(args: argparse.Namespace) -> int:
         include_seed_instances=args.include_seed_instances, max_cost=args.max_cost, max_tokens=args.max_tokens,
         request_max_tokens=args.request_max_tokens, prompts_per_request=args.prompts_per_request,
         overlap_rounds=args.overlap_rounds, max_failures=args.max_failures, max_empty_rounds=args.max_empty_rounds,
-        seed_tasks=seed_path, seed_tasks_sha256=sha)
+        seed_tasks=seed_path, seed_tasks_sha256=sha, upstream_dir=args.upstream_dir,
+        num_prompt_instructions=args.num_prompt_instructions, request_batch_size=args.request_batch_size,
+        max_instances_to_generate=args.max_instances_to_generate)
     config: BackendConfig = config_from_args(args)
     steps = STEP_NAMES if args.step is None else (args.step,)
     with DirectoryLock(out):
@@ -154,7 +183,10 @@ def _check_ranges(args: argparse.Namespace) -> None:
               ("--prompts-per-request", args.prompts_per_request, 1, None), ("--threshold", args.threshold, 0.0, 1.0),
               ("--max-cost", args.max_cost, 0.0, None), ("--max-tokens", args.max_tokens, 1, None),
               ("--request-max-tokens", args.request_max_tokens, 1, None), ("--max-failures", args.max_failures, 0, None),
-              ("--max-empty-rounds", args.max_empty_rounds, 0, None)]
+              ("--max-empty-rounds", args.max_empty_rounds, 0, None),
+              ("--num-prompt-instructions", args.num_prompt_instructions, 1, None),
+              ("--request-batch-size", args.request_batch_size, 1, None),
+              ("--max-instances-to-generate", args.max_instances_to_generate, 1, None)]
     for flag, value, low, high in checks:
         if value is None:
             continue
@@ -166,7 +198,7 @@ def _check_ranges(args: argparse.Namespace) -> None:
 def _replay(args: argparse.Namespace) -> int:
     from .driver import Driver
     from .settings import GenerateSettings
-    from .replay import check_output_dir, source_records, write_source_log
+    from .replay import check_output_dir, infer_classification_only, source_records, write_source_log
     from .summary import summary_text
 
     src, out = Path(args.batch_dir), Path(args.out)
@@ -177,6 +209,10 @@ def _replay(args: argparse.Namespace) -> int:
     if manifest is None and args.seed_tasks is None:
         raise InputError("an upstream batch needs the seed file it was made with", field="--seed-tasks")
     seeds, seed_path, sha = _seed_info(seed_path)
+    clf_only = args.classification_only
+    if clf_only is None:
+        clf_only = (recorded.get("classification_only", False) if manifest is not None
+                    else infer_classification_only(records, seeds))
     num = args.num_instructions
     if num is None and manifest is not None:
         num = recorded.get("num_instructions")
@@ -184,7 +220,7 @@ def _replay(args: argparse.Namespace) -> int:
         num_instructions=num, profile=args.profile, seed=recorded.get("seed", 42),
         finetune_seed=args.finetune_seed, threshold=args.threshold,
         framing=(manifest or {}).get("framing", "completion"), concurrency=recorded.get("concurrency", 16),
-        classification_only=recorded.get("classification_only", False),
+        classification_only=clf_only,
         include_seed_instances=args.include_seed_instances, seed_tasks=seed_path, seed_tasks_sha256=sha)
     model = recorded.get("model") or info.get("engine") or "davinci"
     config = BackendConfig(model=model, backend=recorded.get("backend", "auto"), api=recorded.get("api", "auto"))

@@ -25,18 +25,20 @@ from ..lm.base import LanguageModel, LMResult
 from ..lm.config import BackendConfig
 from ..rundir import RunPaths, load_requests, now, read_manifest, settings_hash, versions
 from ..seeds import SeedTask
-from . import progress
+from . import progress, shrink
 from .filters import InstructionFilter
 from .health import Health
 from .log import RequestIndex, make_records
 from .manifest import build_manifest, step_counts
 from .profiles import STEP_NAMES, get_profile
+from .prompt_texts import PromptTexts
 from .rounds import Round
 from .settings import GenerateSettings, hashed_settings, resolve_framing
 from .state import RunState
 from .steps.bootstrap import BootstrapStep
 from .steps.finetune import DerivedInstances, FinetuneStep
 from .steps.keyed import ClassifyStep, InstancesStep
+from .upstream_copy import texts_for
 from .writer import DerivedFiles
 
 STEPS = STEP_NAMES
@@ -76,9 +78,10 @@ class Driver:
                                  index_factory=self.index_factory,
                                  top_k_order="upstream" if profile.upstream_top_k_order else "stable")
         self.state = RunState(RequestIndex(retry_failed=profile.retry_failed_requests), filt, pool)
-        self.bootstrap = BootstrapStep(s, profile, self.framing, pool)
-        self.classify = ClassifyStep(s, profile, self.framing)
-        self.instances = InstancesStep(s, profile, self.framing, self.classify)
+        self._texts: PromptTexts | None = None
+        self.bootstrap = BootstrapStep(s, profile, self.framing, pool, self.prompt_texts)
+        self.classify = ClassifyStep(s, profile, self.framing, self.prompt_texts)
+        self.instances = InstancesStep(s, profile, self.framing, self.classify, self.prompt_texts)
         self.finetune = FinetuneStep(s, profile, self.classify)
         self.status = "running"
         self.stop_reason: str | None = None  # the one line for a run that cannot progress
@@ -96,6 +99,14 @@ class Driver:
         self._written = {"kept": 0, "rejected": 0}
         self._instance_rejections_in_file = False
         self._own_lm = False
+        self._bar = None  # the open step's progress bar, for the live status
+
+    def prompt_texts(self) -> PromptTexts:
+        """The texts the profile's specs name, read when the first prompt is built (a replay
+        builds none, so it never needs the original repository)."""
+        if self._texts is None:
+            self._texts = texts_for(self.profile, self.settings.upstream_dir)
+        return self._texts
 
     # -- settings, budgets ----------------------------------------------------------------------
     def _check_settings(self, old: dict | None) -> None:
@@ -127,10 +138,24 @@ class Driver:
 
     def _generate(self, requests: list) -> tuple[list[LMResult], list[float]]:
         """The model's answers and each one's cost. Touches only the backend, so it may run on
-        the background thread of an overlapped round."""
+        the background thread of an overlapped round. Under the shrink rule a request sent again
+        with fewer tokens replaces its entry in `requests`, so the log records what was sent."""
+        results, costs = self._generate_once(requests)
+        for _ in range(shrink.RETRIES if self.profile.shrink_max_tokens else 0):
+            redo = [i for i, res in enumerate(results) if shrink.too_long(res)]
+            if not redo:
+                break
+            again = [shrink.shrunk(requests[i]) for i in redo]
+            more, more_costs = self._generate_once(again)
+            for i, req, res, cost in zip(redo, again, more, more_costs):
+                requests[i], results[i], costs[i] = req, res, costs[i] + cost
+        return results, costs
+
+    def _generate_once(self, requests: list) -> tuple[list[LMResult], list[float]]:
         lm = self._model()
         cost_before = float(getattr(lm, "cost_usd", 0.0) or 0.0)
-        results = lm.generate(requests)
+        with progress.ticking(self._bar, lambda: progress.backend_status(lm)):
+            results = lm.generate(requests)
         table, model = getattr(lm, "price_table", None), getattr(lm, "model", None)
         if table is not None and model is not None:
             return results, [table.cost(model, r.usage) for r in results]
@@ -174,7 +199,7 @@ class Driver:
                     break
                 step.apply(state, rounds[r])
             return
-        bar = progress.open_bar("bootstrap", self.settings.num_instructions, self.progress)
+        bar = self._bar = progress.open_bar("bootstrap", self.settings.num_instructions, self.progress)
         inflight: Round | None = None
         while not step.target_reached(state):
             if inflight is None:
@@ -244,11 +269,13 @@ class Driver:
         todo = step.pending(state)
         if not live or not todo:
             return
-        bar = progress.open_bar(step.name, len(state.kept), self.progress)
+        bar = self._bar = progress.open_bar(step.name, len(state.kept), self.progress)
         if bar is not None:
             bar.update(len(state.kept) - len(todo))
         positions = state.positions()
         size = max(1, self.settings.concurrency)
+        pack = max(1, self.settings.prompts_per_request)
+        size = -(-size // pack) * pack  # whole packs, so pack j holds the same prompts in every chunking
         for start in range(0, len(todo), size):
             if self.status != "running":
                 break

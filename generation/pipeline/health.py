@@ -50,6 +50,8 @@ class Health:
         return None
 
     def after_batch(self, records: Sequence[dict]) -> str | None:
+        timed_out = bool(records) and all(rec["response"] is None and (rec.get("error") or "").startswith("timeout")
+                                          for rec in records)
         for rec in records:
             if rec["response"] is None:
                 self.failures += 1
@@ -57,6 +59,9 @@ class Health:
             else:
                 self.failures = 0
                 self.successes += 1
+        if timed_out and self.max_failures:  # each one already waited out its timeout (and retries)
+            return (f"all {len(records)} requests of the last batch timed out ({self.last_error}); the server is "
+                    "slower than the timeout: raise --timeout, or lower --concurrency so it keeps up")
         if self.max_failures and self.failures >= self.max_failures:
             hint = ("raise --timeout, or lower --concurrency so the server keeps up"
                     if (self.last_error or "").startswith("timeout") else

@@ -57,6 +57,7 @@ class Profile:
     batch_max_tokens: bool
     trim_to_target: bool
     upstream_top_k_order: bool
+    shrink_max_tokens: bool
     specs: dict[str, StepSpec] = field(compare=False, hash=False, repr=False)
 
     def spec(self, step: str) -> StepSpec:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -19,9 +22,47 @@ def update_bar(bar: Any, value: int, *, incremental: bool, kept: int, rejected: 
     if bar is None:
         return
     bar.update(value if incremental else max(0, value - bar.n))
-    bar.set_postfix(kept=kept, rejected=rejected, failed=failed, tokens=tokens, cost=f"${cost:.4f}", refresh=False)
+    bar.counts = dict(kept=kept, rejected=rejected, failed=failed, tokens=tokens, cost=f"${cost:.4f}")
+    bar.set_postfix(bar.counts, refresh=False)
 
 
 def close_bar(bar: Any) -> None:
     if bar is not None:
         bar.close()
+
+
+def backend_status(lm: Any) -> dict[str, Any]:
+    """What a waiting user wants to see: requests in flight, retried, timed out, the last error."""
+    stats = getattr(lm, "stats", None) or {}
+    out: dict[str, Any] = {}
+    if getattr(lm, "in_flight", None) is not None:
+        out["in_flight"] = lm.in_flight
+    for key, name in (("retries", "retried"), ("error:timeout", "timed_out")):
+        if stats.get(key):
+            out[name] = stats[key]
+    last = getattr(lm, "last_error", None)
+    if last:
+        out["last_error"] = last[:60]
+    return out
+
+
+@contextmanager
+def ticking(bar: Any, status: Callable[[], dict[str, Any]], every: float = 2.0) -> Iterator[None]:
+    """Refresh the bar's status every few seconds while a batch is out, so a slow or failing
+    server shows within seconds rather than when the batch ends."""
+    if bar is None:
+        yield
+        return
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(every):
+            bar.set_postfix({**(getattr(bar, "counts", None) or {}), **status()}, refresh=True)
+
+    thread = threading.Thread(target=tick, name="progress-status", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

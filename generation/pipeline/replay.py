@@ -14,11 +14,13 @@ at least one instruction kept (docs/pipeline.md, "Replay").
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from ..errors import InputError
 from ..jsonl import iter_jsonl, write_jsonl
 from ..rundir import RunPaths, load_requests, read_manifest
+from .templates import clean_instruction
 
 UPSTREAM_INSTRUCTIONS = "machine_generated_instructions.jsonl"
 
@@ -75,6 +77,19 @@ def upstream_batch_records(batch_dir: Path) -> tuple[list[dict], dict]:
                             "prompt": meta.get("prompt"), "params": None, "response": meta.get("response"),
                             "usage": None, "error": None, "created_at": meta.get("created_at"), "cost_usd": 0.0})
     return records, info
+
+
+_LISTED = re.compile(r"^\d+\. (.+)$", re.MULTILINE)
+
+
+def infer_classification_only(records: list[dict], seeds: list) -> bool:
+    """Whether an upstream batch was made with `--use_clf_seed_tasks_only`: every seed task its
+    prompts show is a classification task. (A prompt shows six or more seeds; drawn from all 175
+    they would almost never all be among the classification ones.)"""
+    shown = {clean_instruction(t.instruction): t.is_classification for t in seeds}
+    flags = [shown[m] for rec in records if rec.get("step") == "bootstrap" and isinstance(rec.get("prompt"), str)
+             for m in _LISTED.findall(rec["prompt"]) if m in shown]
+    return bool(flags) and all(flags) and not all(shown.values())
 
 
 def source_records(batch_dir: Path) -> tuple[list[dict], dict, dict | None]:

@@ -42,6 +42,11 @@ class GenerateSettings:
     max_empty_rounds: int = 25  # consecutive answered step-1 rounds that keep nothing (0: never)
     seed_tasks: str | None = None
     seed_tasks_sha256: str | None = None
+    upstream_dir: str | None = None  # a copy of the original repository (upstream profile's texts)
+    # the released scripts' own options; None: the step spec's (or profile's) value
+    num_prompt_instructions: int | None = None
+    request_batch_size: int | None = None  # step-1 prompts per round where the profile fixes one
+    max_instances_to_generate: int | None = None
 
 
 def resolve_framing(framing: str, config: BackendConfig) -> str:
@@ -69,12 +74,15 @@ def hashed_settings(settings: GenerateSettings, profile: Profile, config: Backen
         "include_seed_instances": settings.include_seed_instances,
         "seed_tasks_sha256": settings.seed_tasks_sha256, "model": config.model, "api": config.api,
     }
-    if profile.round_size is None:
+    if profile.round_size is None and settings.request_batch_size is None:
         d["round_size"] = settings.concurrency
     if settings.request_max_tokens is not None:
         d["request_max_tokens"] = settings.request_max_tokens
-    if settings.prompts_per_request > 1:  # it groups the step-1 sampling seeds (see _bootstrap_params)
+    if settings.prompts_per_request > 1 and not profile.single_rng_stream:  # it groups the step-1 seeds
         d["prompts_per_request"] = settings.prompts_per_request
+    for name in ("num_prompt_instructions", "request_batch_size", "max_instances_to_generate"):
+        if getattr(settings, name) is not None:
+            d[name] = getattr(settings, name)
     if settings.overlap_rounds:  # prompts sample an older pool
         d["overlap_rounds"] = True
     return d

@@ -8,23 +8,14 @@ chat model otherwise answers the prompt instead of extending it (`frame`).
 """
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
-from importlib import resources
-from typing import Any
 
 from ..lm.base import LMRequest, SamplingParams
-from .profiles import DEFAULT
+from .prompt_texts import PromptTexts, load_prompt_data, project_texts
 
 FRAMINGS = ("completion", "chat")
 _WS = re.compile(r"\s+")
-
-
-@lru_cache(maxsize=None)
-def load_prompt_data(name: str) -> dict[str, Any]:
-    text = resources.files("selfinstruct.generation.pipeline").joinpath("prompts", f"{name}.json").read_text("utf-8")
-    return json.loads(text)
 
 
 @lru_cache(maxsize=1 << 17)  # the same pool instructions are shown in prompt after prompt
@@ -33,39 +24,25 @@ def clean_instruction(text: str) -> str:
     return _WS.sub(" ", text).strip().rstrip(":")
 
 
-def bootstrap_prompt(instructions: list[str], *, classification: bool = False) -> str:
-    data = load_prompt_data("bootstrap")
-    header = data["header_classification"] if classification else data["header"]
-    lines = [header]
+def bootstrap_prompt(instructions: list[str], *, classification: bool = False, texts: PromptTexts | None = None) -> str:
+    t = texts or project_texts()
+    lines = [t.header_classification if classification else t.header]
     for k, inst in enumerate(instructions, start=1):
         lines.append(f"{k}. {clean_instruction(inst)}")
     return "\n".join(lines) + f"\n{len(instructions) + 1}."
 
 
-@lru_cache(maxsize=None)
-def _classify_prefix() -> str:
-    data = load_prompt_data("classify")
-    demos = [f"Task: {d['task']}\n{data['question']} {d['answer']}" for d in data["demos"]]
-    return data["header"] + "\n\n" + "\n\n".join(demos) + "\n\nTask:"
+def classify_prompt(instruction: str, texts: PromptTexts | None = None) -> str:
+    t = texts or project_texts()
+    return f"{t.classify_prefix} {instruction.strip()}\n{t.classify_question}"
 
 
-def classify_prompt(instruction: str) -> str:
-    question = load_prompt_data("classify")["question"]
-    return f"{_classify_prefix()} {instruction.strip()}\n{question}"
-
-
-@lru_cache(maxsize=None)
-def _instances_prefix(template: str) -> str:
-    data = load_prompt_data(template)
-    demos = [f"Task: {d['task']}\n{d['body']}" for d in data["demos"]]
-    return data["header"] + "\n\n" + "\n\n".join(demos) + "\n\nTask:"
-
-
-def instances_prompt(instruction: str, *, is_classification: bool, templates: dict[str, str] | None = None) -> str:
+def instances_prompt(instruction: str, *, is_classification: bool, texts: PromptTexts | None = None) -> str:
     """Output-first for classification tasks (so labels are not all the majority class),
-    input-first otherwise; `templates` names the prompt file for each kind (the step spec's)."""
-    names = templates or DEFAULT.spec("instances").template
-    return f"{_instances_prefix(names['classification' if is_classification else 'generation'])} {instruction.strip()}\n"
+    input-first otherwise."""
+    t = texts or project_texts()
+    prefix = t.instances_output_first if is_classification else t.instances_input_first
+    return f"{prefix} {instruction.strip()}\n"
 
 
 def frame(step: str, prompt: str, params: SamplingParams, framing: str) -> LMRequest:

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from ..redact import strip_local_paths
+
 from .schema import CONFIGS
 from .stats import DatasetStats
 
@@ -245,16 +247,27 @@ def statistics_section(stats: DatasetStats | None, plots: dict[str, str]) -> str
     return "".join(out)
 
 
+def status_note(manifest: dict | None) -> str:
+    """What the reader should know about how the data came to be, if it was not one finished run."""
+    status = (manifest or {}).get("status")
+    if not status or status == "complete":
+        return ""
+    if status == "replayed":
+        source = (manifest or {}).get("source_format")
+        what = ("a batch written by the original Self-Instruct scripts" if source == "upstream"
+                else "the request log of an earlier run")
+        return (f"> **Note:** these files were re-derived offline (`selfinstruct replay`) from {what}: the "
+                "recorded responses were filtered again, and no model was called.\n")
+    return f"> **Note:** the generation run stopped before completion (status `{status}`).\n"
+
+
 def _template() -> Template:
     return Template(resources.files(__package__).joinpath("card_template.md").read_text(encoding="utf-8"))
 
 
 def render_card(info: CardInfo, *, extra_secrets: tuple[str, ...] = ()) -> str:
-    manifest = scrub(info.manifest, extra_values=extra_secrets) if info.manifest else None
-    status = (manifest or {}).get("status")
-    note = ""
-    if status and status != "complete":
-        note = f"> **Note:** the generation run stopped before completion (status `{status}`).\n"
+    manifest = strip_local_paths(scrub(info.manifest, extra_values=extra_secrets)) if info.manifest else None
+    note = status_note(manifest)
     text = _template().substitute(
         front_matter=yaml.safe_dump(front_matter(info), sort_keys=False, allow_unicode=True, width=100),
         pretty_name=info.pretty_name,

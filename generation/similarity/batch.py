@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-from .index import Decision, _unchar
+from .codes import PoolView, unchar
+from .decision import Decision
 from .metadata import THREAD_MIN_PAIRS, available_cpus, row_summary, stable_top_rows
 from .scoring import fmeasure_array, fmeasure_row
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .index import RougeLIndex
 
 # Pools up to this size are scored as one chunk x pool matrix; bigger ones a row at a time (a
 # matrix of 128 x 50k is 50 MB that a row-wise pass never leaves cache for).
@@ -59,15 +56,15 @@ def matrix_summaries(pool: np.ndarray, own: np.ndarray, kept: list[int], k: int,
     return out
 
 
-def judge_chunk(index: "RougeLIndex", batch: Sequence[str], threshold: float, inclusive: bool, limit: int | None,
+def judge_chunk(index: PoolView, batch: Sequence[str], threshold: float, inclusive: bool, limit: int | None,
                 k: int, order: str) -> Chunk:
     """One chunk of `RougeLIndex.admit_batch`, deciding in order but adding nothing to the pool."""
-    queries = [index._query(t, elements=False) for t in batch]
+    queries = [index.query(t, elements=False) for t in batch]
     # New tokens get symbols now, so texts of one chunk that share them match each other
-    codes = [q.code if q.unknown == 0 else index._encode_new(q.tokens) for q in queries]
-    if index._as_lists:  # the vocabulary outgrew code points mid-chunk
-        codes = [[_unchar(c) for c in code] if isinstance(code, str) else code for code in codes]
-    base, c = len(index._texts), len(batch)
+    codes = [q.code if q.unknown == 0 else index.encode_new(q.tokens) for q in queries]
+    if index.as_lists:  # the vocabulary outgrew code points mid-chunk
+        codes = [[unchar(c) for c in code] if isinstance(code, str) else code for code in codes]
+    base, c = len(index), len(batch)
     n = np.array([q.n for q in queries], dtype=np.int64)
     own_lcs = process.cdist(codes, codes, scorer=LCSseq.similarity, processor=None, dtype=np.int32, workers=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -79,7 +76,7 @@ def judge_chunk(index: "RougeLIndex", batch: Sequence[str], threshold: float, in
     # in-context instruction word for word).
     copies: dict[int, int] = {}
     if base and (threshold < 1.0 or (inclusive and threshold <= 1.0)):
-        first = index._first_with_code
+        first = index.first_with_code
         for i, code in enumerate(codes):
             d = first.get(code if isinstance(code, str) else tuple(code)) if n[i] else None
             if d is not None and d < base:
@@ -87,10 +84,9 @@ def judge_chunk(index: "RougeLIndex", batch: Sequence[str], threshold: float, in
     scored = [i for i in range(c) if i not in copies]  # rows of `lcs`, in order
     row_of = {i: r for r, i in enumerate(scored)}
     if base:
-        lens = np.array(index._lens[:base], dtype=np.int32)
-        relabel = index._relabeled.sync(index._codes, index._vocab, index._ranking())
-        pool_codes = index._relabeled.codes if relabel is not None else index._codes
-        qcodes = index._pool_tokens_only([codes[i] for i in scored])
+        lens = np.array(index.lens[:base], dtype=np.int32)
+        relabel, pool_codes = index.scoring_codes()
+        qcodes = index.pool_tokens_only([codes[i] for i in scored])
         if relabel is not None:
             qcodes = [code.translate(relabel) for code in qcodes]
         threads = available_cpus() if base * len(scored) >= THREAD_MIN_PAIRS else 1

@@ -11,68 +11,34 @@ Every score it reports is rouge_score's rougeL F-measure, bit for bit; only the 
   intersection is plain set intersection. A candidate needs overlap >= alpha, so it must share
   one of the query's n - alpha + 1 rarest elements (prefix filtering); probing a few more rare
   elements gives a per-document hit count that bounds its overlap from above. Only survivors
-  get an LCS.
+  get an LCS (the inverted index and this screen: postings.py).
 * Top-k and mean need every score, so they run rapidfuzz's `cdist` over the pool (cached in a
   frequency-relabelled form), in blocks, on rapidfuzz's threads or a process pool when the batch
-  is big enough to pay for it; the top-k is a full argsort only where upstream's tie order must
-  be reproduced (see metadata.py).
+  is big enough to pay for it; upstream's tie order is re-enacted on the top of each row only
+  (see metadata.py).
+
+Imports go one way, index -> batch -> metadata -> codes (see [tool.importlinter] in
+pyproject.toml): the passes below read the pool through `codes.PoolView`, the public part of
+this class, never its private state.
 """
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-from .metadata import RelabeledPool, SimilarityMetadata, collapse_top_k, top_indices
-from .scoring import fmeasure, fmeasure_array
+from .batch import judge_chunk
+from .codes import Query, char, check_text, occurrence_keys, unchar
+from .decision import Decision
+from .metadata import RelabeledPool, SimilarityMetadata, batch_metadata, collapse_top_k, metadata_from_row, top_indices
+from .postings import OccurrenceIndex
+from .scoring import fmeasure_array
 from .tokenize import tokenize
 
-# Relative slack on every pruning bound. Computed F-measures are within a few ulps (~1e-15
-# relative) of 2*lcs/(m+n); pruning a pair only when even this much slack cannot save it keeps
-# the filter exact whatever the last-bit rounding of the real score.
-_EPS = 1e-9
-# Postings at most max(_CHEAP_MIN, pool size / _CHEAP_DIV) long are probed even beyond the minimal
-# prefix: their hit counts tighten the overlap bound, so fewer LCS run. In a small pool an LCS is
-# cheaper than counting, in a big one the reverse (tuned on the 50k corpus).
-_CHEAP_MIN = 30
-_CHEAP_DIV = 64
-# Below these sizes the screen counts hits / runs LCS in plain Python, avoiding numpy call cost
-# (one rapidfuzz LCS of two short texts is ~0.2 us; a numpy or cdist call costs several).
-_SMALL = 128
-_SMALL_LCS = 100
-
-
-def _char(token_id: int) -> str:
-    """Code point for a token id, skipping the surrogate block (ids start at 1; 0 = unknown)."""
-    return chr(token_id + 0x800) if token_id >= 0xD800 else chr(token_id)
-
-
-def _unchar(ch: str) -> int:
-    c = ord(ch)
-    return c - 0x800 if c >= 0xE000 else c
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Outcome of `RougeLIndex.admit`: kept, or rejected with its nearest pool entry."""
-
-    kept: bool
-    index: int | None = None  # the new entry's index when kept; the nearest entry's when rejected
-    score: float | None = None  # max ROUGE-L when rejected (None when kept: not computed)
-
-
-@dataclass
-class _Query:
-    tokens: list[str]
-    code: str | list[int]
-    n: int
-    elements: list  # inverted-index keys of the occurrences of tokens the pool knows
-    unknown: int  # occurrences of tokens the pool has never seen
+__all__ = ["Decision", "RougeLIndex"]  # Decision is re-exported: callers have always found it here
 
 
 class RougeLIndex:
@@ -92,8 +58,7 @@ class RougeLIndex:
         self.inclusive = bool(inclusive)
         self._texts: list[str] = []
         self._vocab: dict[str, str | int] = {}  # token -> its symbol (a code point, or an int)
-        self._postings: dict[tuple[int, int], array] = {}
-        self._posted = 0  # entries [0, _posted) are in the postings (built when the screen needs them)
+        self._occurrences = OccurrenceIndex()  # built when the screen first needs it
         self._pool_symbols: set = set()  # every symbol some entry has
         self._first_with_code: dict = {}  # an entry's token sequence -> the first entry with it
         self._codes: list[str | list[int]] = []  # rapidfuzz-ready sequence of each entry
@@ -117,16 +82,18 @@ class RougeLIndex:
 
     def add(self, text: str) -> int:
         """Append `text` to the pool; returns its index."""
-        return self._add(text, self._query(text))
+        return self._add(text, self.query(text))
 
-    def _add(self, text: str, q: _Query) -> int:
+    def _add(self, text: str, q: Query) -> int:
         # every token already has a symbol: the query's code is the entry's
-        self._store(text, q.code if q.unknown == 0 else self._encode_new(q.tokens))
+        self._store(text, q.code if q.unknown == 0 else self.encode_new(q.tokens))
         if self._relabeled.eager:
             self._relabeled.sync(self._codes, self._vocab, self._ranking())
         return len(self._texts) - 1
 
-    def _encode_new(self, tokens: list[str]) -> str | list[int]:
+    def encode_new(self, tokens: list[str]) -> str | list[int]:
+        """Code of `tokens`, giving symbols to the ones the vocabulary lacks (the pool is not
+        changed otherwise: `batch` encodes a chunk this way before deciding what to keep)."""
         vocab = self._vocab
         symbols = []
         for token in tokens:
@@ -135,8 +102,8 @@ class RougeLIndex:
                 token_id = len(vocab) + 1
                 if token_id > self.max_char_id and not self._as_lists:
                     self._switch_to_lists()
-                    symbols = [_unchar(c) for c in symbols]
-                sym = vocab[token] = token_id if self._as_lists else _char(token_id)
+                    symbols = [unchar(c) for c in symbols]
+                sym = vocab[token] = token_id if self._as_lists else char(token_id)
             symbols.append(sym)
         return symbols if self._as_lists else "".join(symbols)
 
@@ -147,7 +114,7 @@ class RougeLIndex:
         self._lens.append(len(code))
         self._texts.append(text)
 
-    def _pool_tokens_only(self, codes: list) -> list:
+    def pool_tokens_only(self, codes: list) -> list:
         """Each code without the tokens that no pool entry has. They cannot match, so every LCS
         against the pool is unchanged, and rapidfuzz's cost grows with the length of the query
         side (a generated instruction's rarest words are often new to the pool)."""
@@ -156,23 +123,34 @@ class RougeLIndex:
             return [[sym for sym in code if sym in present] for code in codes]
         return ["".join([ch for ch in code if ch in present]) for code in codes]
 
-    def _post(self) -> None:
-        """Bring the inverted index up to the pool. Only the screen reads it, so a pool that is
-        only ever judged in batches (whole rows, `admit_batch`) never pays for it."""
-        postings, codes = self._postings, self._codes
-        for d in range(self._posted, len(codes)):
-            for key in self._keys(list(codes[d])):
-                posting = postings.get(key)
-                if posting is None:
-                    postings[key] = array("i", (d,))
-                else:
-                    posting.append(d)
-        self._posted = len(codes)
-
     def _ranking(self):
         """How `RelabeledPool` ranks symbols: by posting length when the postings are complete
         (cheap), else None (it counts the pool's tokens)."""
-        return self._doc_freq if self._posted == len(self._codes) else None
+        return self._doc_freq if self._occurrences.posted == len(self._codes) else None
+
+    def scoring_codes(self) -> tuple[dict[int, str] | None, list]:
+        """(relabelling table, the pool's codes under it) for whole-row scoring; (None, raw
+        codes) for int-list sequences. Brings the relabelled form up to the pool first."""
+        table = self._relabeled.sync(self._codes, self._vocab, self._ranking())
+        return table, (self._relabeled.codes if table is not None else self._codes)
+
+    # Read-only views for `batch` and `metadata` (codes.PoolView): the index's own objects, not
+    # copies, because those passes run once per round over a pool of up to 50k entries.
+    @property
+    def as_lists(self) -> bool:
+        return self._as_lists
+
+    @property
+    def lens(self) -> array:
+        return self._lens
+
+    @property
+    def first_with_code(self) -> dict:
+        return self._first_with_code
+
+    @property
+    def pool_texts(self) -> Sequence[str]:
+        return self._texts
 
     def extend(self, texts: Iterable[str]) -> list[int]:
         return [self.add(t) for t in texts]
@@ -193,12 +171,12 @@ class RougeLIndex:
             return False
         if _zero_passes(threshold, inclusive):
             return True
-        return self._best(self._query(text), threshold, inclusive) is not None
+        return self._best(self.query(text), threshold, inclusive) is not None
 
     def admit(self, text: str, threshold: float | None = None, inclusive: bool | None = None) -> Decision:
         """One step of the Self-Instruct filter: add `text` unless it is a near-duplicate."""
         threshold, inclusive = self._resolve(threshold, inclusive)
-        query = self._query(text)
+        query = self.query(text)
         if self._texts:
             if _zero_passes(threshold, inclusive):
                 score, nearest = self._max_from_row(query, text)
@@ -228,8 +206,6 @@ class RougeLIndex:
         Self-Instruct round keeps most of its candidates); the screen pays when most are
         rejected, and `admit` remains for that.
         """
-        from .batch import judge_chunk  # it imports this module
-
         threshold, inclusive = self._resolve(threshold, inclusive)
         out: list[tuple[Decision, SimilarityMetadata | None] | None] = [None] * len(texts)
         kept = 0
@@ -266,7 +242,7 @@ class RougeLIndex:
         """
         if not self._texts:
             return 0.0, None
-        query = self._query(text)
+        query = self.query(text)
         if not _zero_passes(self.threshold, self.inclusive):
             best = self._best(query, self.threshold, self.inclusive)
             if best is not None:
@@ -281,17 +257,16 @@ class RougeLIndex:
     # -- whole-pool scores ----------------------------------------------------------------------
     def scores(self, text: str, upto: int | None = None) -> np.ndarray:
         """Score against each of the first `upto` entries (all by default), float64, pool order."""
-        return self._row(self._query(text), text, upto).copy()
+        return self._row(self.query(text), text, upto).copy()
 
     def top_k(self, text: str, k: int = 10, order: str = "upstream") -> list[tuple[int, float]]:
         """The k most similar entries, best first.
 
-        order="upstream": upstream's `np.argsort(scores)[-k:][::-1]`. numpy's default argsort is
-        not stable, so among equal scores the order is whatever that call gives; calling it on
-        the same float64 array is the only way to match upstream's records (docs/similarity.md).
+        order="upstream": upstream's `np.argsort(scores)[-k:][::-1]`, equal scores in the order
+        numpy < 1.25 gave them (`argsort_legacy`, docs/similarity.md).
         order="stable": the same scores, ties by lower pool index, without a full sort.
         """
-        row = self._row(self._query(text), text)
+        row = self._row(self.query(text), text)
         return [(int(i), float(row[i])) for i in top_indices(row, k, order)]
 
     def most_similar(self, text: str, k: int = 10, order: str = "upstream") -> dict[str, float]:
@@ -300,13 +275,11 @@ class RougeLIndex:
 
     def mean_score(self, text: str) -> float:
         """Upstream's `avg_similarity_score`: `np.mean` over the whole pool (0.0 if empty)."""
-        row = self._row(self._query(text), text)
+        row = self._row(self.query(text), text)
         return float(np.mean(row)) if len(row) else 0.0
 
     def metadata(self, text: str, k: int = 10, order: str = "upstream") -> SimilarityMetadata:
-        from .metadata import metadata_from_row
-
-        return metadata_from_row(self._texts, self._row(self._query(text), text), k, order)
+        return metadata_from_row(self._texts, self._row(self.query(text), text), k, order)
 
     def metadata_batch(self, texts: Sequence[str], *, k: int = 10, upto: int | Sequence[int] | None = None,
                        workers: int | None = None, progress: bool = False,
@@ -316,8 +289,6 @@ class RougeLIndex:
         One pass of LCS per (text, entry) pair feeds both the mean and the top-k. Runs on
         rapidfuzz's threads, or a process pool, when the batch is large enough to pay for it.
         """
-        from .metadata import batch_metadata
-
         return batch_metadata(self, texts, k=k, upto=upto, workers=workers, progress=progress, stats=stats,
                               order=order)
 
@@ -337,11 +308,10 @@ class RougeLIndex:
         """Out of code points (over a million distinct tokens): token symbols become ints."""
         vocab = self._vocab  # in place: callers may hold a reference
         for token, sym in vocab.items():
-            vocab[token] = _unchar(sym)
+            vocab[token] = unchar(sym)
         for d in range(len(self._texts)):
-            self._codes[d] = [_unchar(c) for c in self._codes[d]]
-        self._postings = {(_unchar(key[0]), len(key)) if len(key) > 1 else _unchar(key): posting
-                          for key, posting in self._postings.items()}
+            self._codes[d] = [unchar(c) for c in self._codes[d]]
+        self._occurrences.to_lists()
         self._as_lists = True
         self._row_cache = None
         self._pool_symbols = {sym for code in self._codes for sym in code}
@@ -350,114 +320,30 @@ class RougeLIndex:
             self._first_with_code.setdefault(tuple(code), d)
 
     def _doc_freq(self, symbol) -> int:
-        """How many entries contain the token (its first-occurrence posting's length)."""
-        return len(self._postings.get(symbol, ()))
+        return self._occurrences.doc_freq(symbol)
 
-    def _keys(self, symbols: list) -> list:
-        """Inverted-index key of each token occurrence: the k-th occurrence of a token is its own
-        element (so multiset intersection is set intersection). With 1-char symbols the key is
-        the symbol repeated k times, which is cheap to hash and cannot collide."""
-        if len(set(symbols)) == len(symbols):
-            return list(symbols)  # no repeated token: each key is the symbol itself
-        seen: dict = {}
-        out = []
-        if self._as_lists:
-            for sym in symbols:
-                k = seen[sym] = seen.get(sym, 0) + 1
-                out.append(sym if k == 1 else (sym, k))
-        else:
-            for sym in symbols:
-                k = seen[sym] = seen.get(sym, 0) + 1
-                out.append(sym if k == 1 else sym * k)
-        return out
-
-    def _query(self, text: str, elements: bool = True) -> _Query:
-        """`elements=False` leaves out the inverted-index keys (only the screen reads them)."""
-        _check_text(text)
+    def query(self, text: str, elements: bool = True) -> Query:
+        """The text's code under the pool's vocabulary (unknown tokens match nothing);
+        `elements=False` leaves out the inverted-index keys (only the screen reads them)."""
+        check_text(text)
         tokens = tokenize(text)
         unknown_sym = 0 if self._as_lists else "\x00"  # token ids start at 1: matches nothing
         get = self._vocab.get
         symbols = [get(t, unknown_sym) for t in tokens]
         known = [sym for sym in symbols if sym != unknown_sym]
         code = symbols if self._as_lists else "".join(symbols)
-        return _Query(tokens, code, len(symbols), self._keys(known) if elements else [], len(symbols) - len(known))
+        keys = occurrence_keys(known, self._as_lists) if elements else []
+        return Query(tokens, code, len(symbols), keys, len(symbols) - len(known))
 
-    def _screen(self, q: _Query, threshold: float, inclusive: bool) -> list[tuple[float, int]]:
-        """(exact score, index) of the entries that might pass (F >= threshold, with slack), in
-        index order; every entry that passes is among them.
-
-        Requires threshold > 0 (or == 0 and strict): then passing needs lcs >= 1.
-        """
-        empty: list[tuple[float, int]] = []
-        n = q.n
-        if n == 0 or threshold > 1.0 or (threshold == 1.0 and not inclusive):
-            return empty
-        # Every passing pair has 2*lcs > t*(m+n) with t lowered by _EPS (docs/similarity.md).
-        t = max(threshold, 0.0) * (1.0 - _EPS)
-        # Shortest entry that can pass: 2m/(m+n) >= t  <=>  m >= n*t/(2-t).
-        m_lo = max(1, math.ceil(n * t / (2.0 - t)))
-        # Least LCS (hence overlap) any entry needs: t*(m+n)/2 at m = m_lo.
-        alpha = max(1, math.ceil(t * (m_lo + n) / 2.0))
-        if self._posted < len(self._codes):
-            self._post()
-        get = self._postings.get
-        lists = [p for p in map(get, q.elements) if p is not None]
-        if len(lists) < alpha:  # fewer shared elements than any passing entry needs
-            return empty
-        # Prefix filtering: leaving at most alpha-1 elements unprobed, a passing entry must hit one.
-        lists.sort(key=len)
-        probe = len(lists) - alpha + 1
-        cheap = max(_CHEAP_MIN, len(self._texts) // _CHEAP_DIV)
-        while probe < len(lists) and len(lists[probe]) <= cheap:
-            probe += 1
-        if probe == 0:
-            return empty
-        unprobed = len(lists) - probe
-        min_hits = max(1, alpha - unprobed)
-        lens = self._lens
-        probed = lists[:probe]
-        if sum(map(len, probed)) <= _SMALL:  # plain Python beats numpy's per-call overhead here
-            counts: dict[int, int] = {}
-            for posting in probed:
-                for d in posting:
-                    counts[d] = counts.get(d, 0) + 1
-            cand = sorted(d for d, h in counts.items() if h >= min_hits
-                          and 2.0 * min(h + unprobed, lens[d], n) >= t * (lens[d] + n))
-        else:
-            merged = array("i")
-            for posting in probed:
-                merged.extend(posting)
-            counts_arr = np.bincount(np.frombuffer(merged, dtype=np.int32))
-            docs = np.flatnonzero(counts_arr >= min_hits)
-            m = np.frombuffer(lens, dtype=np.int64)[docs]
-            bound = np.minimum(np.minimum(counts_arr[docs] + unprobed, m), n)
-            cand = docs[2.0 * bound >= t * (m + n)].tolist()
-        # Exact LCS for the survivors; keep those whose real LCS still clears the same bound.
-        code, codes, out = q.code, self._codes, []
-        if len(cand) <= _SMALL_LCS:
-            similarity = LCSseq.similarity
-            for d in cand:
-                m_d = lens[d]
-                lcs = similarity(code, codes[d], score_cutoff=alpha)
-                if 2.0 * lcs >= t * (m_d + n):
-                    out.append((fmeasure(lcs, m_d, n), d))
-            return out
-        lcs_arr = process.cdist([code], [codes[d] for d in cand], scorer=LCSseq.similarity,
-                                processor=None, dtype=np.int32, score_cutoff=alpha, workers=1)[0]
-        for j in np.flatnonzero(2.0 * lcs_arr >= t * (np.frombuffer(lens, dtype=np.int64)[cand] + n)):
-            d = cand[j]
-            out.append((fmeasure(int(lcs_arr[j]), lens[d], n), d))
-        return out
-
-    def _best(self, q: _Query, threshold: float, inclusive: bool) -> tuple[float, int] | None:
+    def _best(self, q: Query, threshold: float, inclusive: bool) -> tuple[float, int] | None:
         """(max score, first index with it) if some entry passes, else None."""
         best = None
-        for f, d in self._screen(q, threshold, inclusive):
+        for f, d in self._occurrences.screen(q, threshold, inclusive, self._codes, self._lens, self._as_lists):
             if (f >= threshold if inclusive else f > threshold) and (best is None or f > best[0]):
                 best = (f, d)  # candidates come in index order: ties keep the first
         return best
 
-    def _row(self, q: _Query, text: str, upto: int | None = None) -> np.ndarray:
+    def _row(self, q: Query, text: str, upto: int | None = None) -> np.ndarray:
         size = len(self._texts) if upto is None else max(0, min(int(upto), len(self._texts)))
         cache = self._row_cache
         if cache is not None and cache[0] == text and cache[1] == size:
@@ -472,15 +358,10 @@ class RougeLIndex:
         self._row_cache = (text, size, row)
         return row
 
-    def _max_from_row(self, q: _Query, text: str) -> tuple[float, int]:
+    def _max_from_row(self, q: Query, text: str) -> tuple[float, int]:
         row = self._row(q, text)
         j = int(np.argmax(row))
         return float(row[j]), j
-
-
-def _check_text(text: object) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"expected str, got {type(text).__name__}")
 
 
 def _zero_passes(threshold: float, inclusive: bool) -> bool:

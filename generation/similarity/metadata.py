@@ -9,16 +9,15 @@ Both need every score, so there is nothing to prune: the work is an all-pairs LC
 rapidfuzz's `cdist` over integer-token strings in blocks of queries (the pool's conversion is paid
 once per block, not once per pair), spread over a process pool when the batch is big.
 
-Tie order: numpy's default argsort is an unstable quicksort (on x86 with AVX2/AVX-512, numpy 2
-dispatches it to SIMD sorting networks), so which of several equal scores comes first depends on
-the numpy build and the CPU. The only faithful reproduction is to call the very same
-`np.argsort` on the very same float64 array, which is what `upstream_top_indices` does; means use
-`np.mean` (pairwise summation) on that array, as upstream did.
+Tie order: numpy's default argsort is an unstable sort, so which of several equal scores comes
+first depends on the numpy version and the CPU (numpy 1.25 and later send it to SIMD sorting
+networks on x86). The released batches were made with the introsort of numpy before 1.25, which
+`argsort_legacy` re-enacts in our own code, so "upstream" order is that one on every machine and
+numpy version; means use `np.mean` (pairwise summation) on the float64 row, as upstream did.
 
-That full sort is most of the cost of a record against a big pool, and the order it gives among
-ties is an accident of the machine. So there are two orders (`order=`): "upstream" (the argsort,
-bit for bit) and "stable" (the default profile's): the same k best scores, ties broken by the
-lower pool index, found by a partial selection (`stable_top_indices`). Both see the same row, so
+There are two orders (`order=`): "upstream" (numpy < 1.25's argsort, re-enacted) and "stable"
+(the default profile's): the same k best scores, ties broken by the lower pool index, found by a
+partial selection (`stable_top_indices`). Both see the same row, so
 the scores, the set of top-k scores and the mean are identical; only the order of equal scores
 (and hence which of several equal last-place entries make the cut) can differ.
 """
@@ -31,16 +30,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
+from .argsort_legacy import legacy_argsort_tail
+from .codes import PoolView
 from .scoring import fmeasure_row
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .index import RougeLIndex
 
 # Below this many (query, pool entry) pairs a process pool costs more than it saves: starting
 # workers and shipping them the pool is ~0.5 s at 50k entries, and cdist does ~30-40 M
@@ -62,10 +59,8 @@ class SimilarityMetadata:
 
 
 def upstream_top_indices(row: np.ndarray, k: int) -> np.ndarray:
-    """`np.argsort(row)[-k:][::-1]` exactly as upstream, except that k <= 0 gives nothing."""
-    if k <= 0 or len(row) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.argsort(row)[-k:][::-1]
+    """`np.argsort(row)[-k:][::-1]` as upstream's numpy (< 1.25) gave it; k <= 0 gives nothing."""
+    return legacy_argsort_tail(row, k)[::-1]
 
 
 def _kth_group_maximum(rows: np.ndarray, k: int) -> np.ndarray:
@@ -271,7 +266,7 @@ def _context():
     return mp.get_context("forkserver" if "forkserver" in methods and sys.platform != "darwin" else "spawn")
 
 
-def batch_metadata(index: "RougeLIndex", texts: Sequence[str], *, k: int = 10,
+def batch_metadata(index: PoolView, texts: Sequence[str], *, k: int = 10,
                    upto: int | Sequence[int] | None = None, workers: int | None = None,
                    progress: bool = False, stats: dict | None = None,
                    order: str = "upstream") -> list[SimilarityMetadata]:
@@ -292,18 +287,15 @@ def batch_metadata(index: "RougeLIndex", texts: Sequence[str], *, k: int = 10,
         if len(uptos) != len(texts):
             raise ValueError("upto must have one entry per text")
     uptos = [max(0, min(u, size)) for u in uptos]
-    queries = [index._query(t) for t in texts]
+    queries = [index.query(t) for t in texts]
     order_rows = sorted(range(len(texts)), key=uptos.__getitem__)
     blocks = [order_rows[i:i + BLOCK] for i in range(0, len(order_rows), BLOCK)]
     width = max(uptos, default=0)
-    pool_lens = np.array(index._lens[:width], dtype=np.int32)
+    pool_lens = np.array(index.lens[:width], dtype=np.int32)
     query_codes = [q.code for q in queries]
-    relabel = index._relabeled.sync(index._codes, index._vocab, index._ranking()) if width else None
+    relabel, pool_codes = index.scoring_codes() if width else (None, [])
     if relabel is not None:  # code points of tokens the pool lacks stay put: they still match nothing
-        pool_codes = index._relabeled.codes
         query_codes = [c.translate(relabel) for c in query_codes]
-    else:
-        pool_codes = index._codes
     pairs = sum(uptos)
     threads = 1
     if workers is None:
@@ -345,7 +337,7 @@ def batch_metadata(index: "RougeLIndex", texts: Sequence[str], *, k: int = 10,
     if stats is not None:
         stats.update(workers=workers, threads=threads, blocks=len(blocks), pairs=pairs,
                      cpu_seconds=time.process_time() - cpu)
-    texts_in_pool = index._texts
+    texts_in_pool = index.pool_texts
     out = []
     for top_idx, top_scores, mean in raw:
         top = [(int(i), float(s)) for i, s in zip(top_idx, top_scores)]

@@ -14,7 +14,7 @@ from datasets import load_dataset
 
 from selfinstruct.generation.cli import main
 from selfinstruct.generation.publish.hub import folder_files
-from selfinstruct.generation.publish.standin import HubStandIn
+from doubles.hub_standin import HubStandIn
 
 TOKEN = "hf_StandInToken0123456789abcdefghij"
 REPO = "acme/self-instruct-demo"

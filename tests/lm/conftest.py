@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfinstruct.generation.lm.localserver import LocalServer
+from doubles.localserver import LocalServer
 from selfinstruct.generation.lm.openai_backend import OpenAICompatibleBackend
 
 PLANTED_KEY = "sk-test-PLANTED-SECRET-7f3a9c1e5b"

@@ -47,7 +47,7 @@ def test_input_errors_exit_2(server, tmp_path, capsys):
 
 
 def test_all_failed_exits_1(capsys):
-    from selfinstruct.generation.lm.localserver import LocalServer
+    from doubles.localserver import LocalServer
 
     with LocalServer(script=["500"] * 4) as srv:
         assert run(srv, "x") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from selfinstruct.generation.lm.base import LMRequest, SamplingParams
-from selfinstruct.generation.lm.localserver import LocalServer
+from doubles.localserver import LocalServer
 
 from .conftest import fast_client
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from selfinstruct.generation.lm.localserver import LocalServer
+from doubles.localserver import LocalServer
 
 
 def post(srv, path, body, key=None):

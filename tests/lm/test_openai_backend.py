@@ -9,7 +9,7 @@ import time
 import pytest
 
 from selfinstruct.generation.lm.base import LMRequest, SamplingParams
-from selfinstruct.generation.lm.localserver import FAULTS, LocalServer
+from doubles.localserver import FAULTS, LocalServer
 from selfinstruct.generation.lm.openai_backend import OpenAICompatibleBackend
 
 from .conftest import PLANTED_KEY, fast_client
@@ -106,9 +106,19 @@ def test_retry_after_is_honoured():
 def test_each_fault_is_retried_to_success(fault):
     with LocalServer(script=[fault, fault], retry_after=0.01, slow_seconds=1.0) as srv:
         with fast_client(srv, timeout=0.3) as lm:
+            lm.local = False  # as a remote API: a timed-out request is sent again
             res = lm.generate([LMRequest(prompt="x")])[0]
         assert res.ok and res.attempts == 3, res.error
         assert srv.fault_counts[fault] == 2
+
+
+def test_a_local_server_that_times_out_is_not_sent_the_work_again():
+    with LocalServer(script=["timeout"], slow_seconds=1.0) as srv:
+        with fast_client(srv, timeout=0.3) as lm:
+            assert lm.local
+            res = lm.generate([LMRequest(prompt="x")])[0]
+        assert not res.ok and res.attempts == 1 and res.error.startswith("timeout")
+        assert len(srv.received) == 1
 
 
 def test_exhausted_retries_become_an_error_result_not_an_exception():
@@ -129,6 +139,7 @@ def test_client_errors_are_not_retried():
 def test_thirty_percent_faults_batch_of_200_completes(capsys):
     with LocalServer(fault_rate=0.3, seed=7, retry_after=0.01, slow_seconds=1.5, latency=0.005) as srv:
         with fast_client(srv, timeout=1.0, concurrency=32) as lm:
+            lm.local = False  # a flaky remote API, timeouts included
             results = lm.generate([LMRequest(prompt=f"request {i}", params=SamplingParams(max_tokens=8))
                                    for i in range(200)])
             stats = dict(lm.stats)

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from selfinstruct.generation.lm.base import LMRequest, SamplingParams
-from selfinstruct.generation.lm.localserver import LocalServer, count_tokens
-from selfinstruct.generation.lm.openai_backend import OpenAICompatibleBackend, apportion, split_pack_response
+from doubles.localserver import LocalServer, count_tokens
+from selfinstruct.generation.lm.openai_backend import OpenAICompatibleBackend
+from selfinstruct.generation.lm.openai_wire import apportion, split_pack_response
 
 from .conftest import fast_client
 from .test_localserver import post
@@ -92,6 +93,7 @@ def test_faults_with_packing_thirty_percent_batch_completes():
     reqs = [LMRequest(prompt=f"request {i}", params=SamplingParams(max_tokens=8)) for i in range(200)]
     with LocalServer(fault_rate=0.3, seed=11, retry_after=0.01, slow_seconds=1.5, latency=0.005) as srv:
         with fast_client(srv, timeout=1.0, concurrency=16, prompts_per_request=5) as lm:
+            lm.local = False  # a flaky remote API, timeouts included
             results = lm.generate(reqs)
             stats = dict(lm.stats)
         faults = sum(srv.fault_counts.values())
@@ -138,15 +140,15 @@ def test_apportion_is_exact_and_proportional(total, weights):
 
 
 # -- the pipeline's --prompts-per-request ------------------------------------------------------------
-def test_generate_with_prompts_per_request_packs_and_gives_the_same_run(tmp_path, upstream_seed_file):
+def test_generate_with_prompts_per_request_packs_and_gives_the_same_run(tmp_path, seed_file):
     from selfinstruct.generation import cli
-    from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+    from doubles.synthetic import synthetic_responder
 
     def run(k: int) -> tuple[dict, list[dict]]:
         out = tmp_path / f"k{k}"
         with LocalServer(synthetic_responder) as srv:
             code = cli.main(["generate", "--out", str(out), "--model", "local-test-model", "--base-url", srv.base_url,
-                             "--api-key", "x", "--seed-tasks", str(upstream_seed_file), "--num-instructions", "12",
+                             "--api-key", "x", "--seed-tasks", str(seed_file), "--num-instructions", "12",
                              "--no-progress", "--no-summary", "--prompts-per-request", str(k)])
             bodies = list(srv.received)
         assert code == 0

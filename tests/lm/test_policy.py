@@ -12,7 +12,7 @@ from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.lm.base import Usage
 from selfinstruct.generation.lm.config import BackendConfig
 from selfinstruct.generation.lm.factory import resolve_backend_kind
-from selfinstruct.generation.lm.localserver import apply_stop, truncate_tokens
+from doubles.localserver import apply_stop, truncate_tokens
 from selfinstruct.generation.lm.penalties import OpenAIPenaltyProcessor
 from selfinstruct.generation.lm.pricing import load_price_table
 from selfinstruct.generation.lm.retry import RetryPolicy, is_retryable_status, parse_retry_after

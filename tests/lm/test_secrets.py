@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from selfinstruct.generation.lm.base import LMRequest
-from selfinstruct.generation.lm.localserver import LocalServer
+from doubles.localserver import LocalServer
 
 from .conftest import PLANTED_KEY, fast_client
 

@@ -2,14 +2,16 @@
 synthetic Self-Instruct responder, and a helper that runs the real `selfinstruct` CLI."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from selfinstruct.generation import cli
-from selfinstruct.generation.lm.localserver import LocalServer
-from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+from doubles.localserver import LocalServer
+from doubles.synthetic import synthetic_responder
 
 SECRET = "sk-test-SECRET-never-written-0123456789"
 
@@ -21,13 +23,16 @@ def server():
 
 
 @pytest.fixture
-def generate(server, upstream_seed_file):
-    """Run `selfinstruct generate` in-process against the local server; returns the exit code."""
+def generate(server, seed_file, request):
+    """Run `selfinstruct generate` in-process against the local server; returns the exit code.
+    A run in the `upstream` profile downloads the original texts from a local mirror."""
 
     def run(out: Path, *extra: str, step: str | None = None, num: int | None = 20, base_url: str | None = None) -> int:
+        if "upstream" in extra:
+            request.getfixturevalue("upstream_mirror")
         argv = ["generate", *([step] if step else []), "--out", str(out),
                 "--model", "local-test-model", "--base-url", base_url or server.base_url, "--api-key", SECRET,
-                "--seed-tasks", str(upstream_seed_file), "--no-progress", "--no-summary"]
+                "--seed-tasks", str(seed_file), "--no-progress", "--no-summary"]
         if num is not None and "--num-instructions" not in extra:
             argv += ["--num-instructions", str(num)]
         return cli.main(argv + list(extra))
@@ -58,3 +63,25 @@ def derived_files(run_dir: Path) -> dict[str, list]:
     for p in sorted(run_dir.glob("is_clf_or_not_*.jsonl")):
         out[p.name] = read_jsonl(p)
     return out
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def original(upstream_repo):
+    """The original scripts' modules (bootstrap_instructions, the two templates), imported from
+    the copy in ../shared for differential tests; the project never ships or runs this code."""
+    src = upstream_repo / "self_instruct"
+    sys.path.insert(0, str(src))
+    try:
+        boot = _load(src / "bootstrap_instructions.py", "_original_bootstrap_instructions")
+        clf = _load(src / "templates" / "clf_task_template.py", "_original_clf_task_template")
+        inst = _load(src / "templates" / "instance_gen_template.py", "_original_instance_gen_template")
+    finally:
+        sys.path.remove(str(src))
+    return boot, clf, inst

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.generation import cli
-from selfinstruct.generation.lm.localserver import LocalServer
-from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+from doubles.localserver import LocalServer
+from doubles.synthetic import synthetic_responder
 
 from .conftest import SECRET, derived_files, read_jsonl
 
@@ -126,11 +126,11 @@ def test_chat_framing_end_to_end(tmp_path, generate, server):
     assert read_jsonl(out / "all_generated_instances.jsonl")
 
 
-def test_failed_requests_are_recorded_and_retried_in_default(tmp_path, upstream_seed_file):
+def test_failed_requests_are_recorded_and_retried_in_default(tmp_path, seed_file):
     out = tmp_path / "run"
     with LocalServer(synthetic_responder, fault_rate=0.3, faults=["500"], seed=3) as srv:
         argv = ["generate", "--out", str(out), "--num-instructions", "10", "--model", "local-test-model",
-                "--base-url", srv.base_url, "--api-key", SECRET, "--seed-tasks", str(upstream_seed_file),
+                "--base-url", srv.base_url, "--api-key", SECRET, "--seed-tasks", str(seed_file),
                 "--max-retries", "0", "--no-progress", "--no-summary"]
         assert cli.main(argv) == 0
         m = _manifest(out)

@@ -1,5 +1,9 @@
 """Golden digests: written before the step redesign, a full run against the local scripted
-server must write the same bytes (wall-clock fields masked) after it."""
+server must write the same bytes (wall-clock fields masked) after it.
+
+Re-recorded once, on purpose: the `upstream` case when that profile began to send the original
+repository's prompt texts, 5 prompts per request and numpy < 1.25's tie order in `most_similar`
+(issue 14). The other three cases are the digests recorded before the redesign."""
 from __future__ import annotations
 
 import hashlib
@@ -55,20 +59,21 @@ EXPECTED = {'chat': {'all_generated_instances.jsonl': '516763800a378465',
                             'machine_generated_instructions.jsonl': 'b30baa6de84049a1',
                             'rejected.jsonl': '90b89648676af455',
                             'requests.jsonl': '1b3294bc6feb94f8'},
- 'upstream': {'all_generated_instances.jsonl': 'a5c4e5b4bab9f26d',
-              'finetuning/finetuning_alpaca.jsonl': '2aaf7d727d17b568',
-              'finetuning/finetuning_messages.jsonl': 'aa955d787214cedf',
-              'finetuning/finetuning_prompt_completion.jsonl': '5d091a9e62ce1777',
-              'finetuning/gpt3_finetuning_data_305.jsonl': '5d091a9e62ce1777',
+ 'upstream': {'all_generated_instances.jsonl': 'd54975f105ceaa8a',
+              'finetuning/finetuning_alpaca.jsonl': 'd7220cf90b2d6b25',
+              'finetuning/finetuning_messages.jsonl': '7b779c9088f6fd07',
+              'finetuning/finetuning_prompt_completion.jsonl': '2423f969d5801537',
+              'finetuning/gpt3_finetuning_data_306.jsonl': '2423f969d5801537',
               'is_clf_or_not_davinci_template_1.jsonl': '468511d57652d979',
-              'machine_generated_instances.jsonl': 'b2fae1a7e24cdc5b',
-              'machine_generated_instructions.jsonl': '2d6440e96f11f687',
-              'rejected.jsonl': '00116ca2d6e47ba5',
-              'requests.jsonl': '31e229d239236159'}}
+              'machine_generated_instances.jsonl': 'deec50476be77ed6',
+              'machine_generated_instructions.jsonl': '91e9d6fe949f38bf',
+              'rejected.jsonl': '794afd1fea2b748c',
+              'requests.jsonl': '7600a1a1cfb96aee'}}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_full_run_writes_the_recorded_bytes(tmp_path, generate, case):
+def test_full_run_writes_the_recorded_bytes(tmp_path, generate, case, upstream_seed_file):
+    """Recorded with the original 175 seeds (`generate` uses them where ../shared has them)."""
     out = tmp_path / case
     assert generate(out, *CASES[case], num=30) == 0
     assert digests(out) == EXPECTED[case]

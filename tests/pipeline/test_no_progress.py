@@ -14,7 +14,7 @@ import pytest
 
 from selfinstruct.generation import cli
 from selfinstruct.generation.lock import LOCK_NAME, DirectoryLock
-from selfinstruct.generation.lm.localserver import LocalServer
+from doubles.localserver import LocalServer
 
 from .conftest import SECRET, read_jsonl
 
@@ -23,7 +23,7 @@ def _status(out: Path) -> str:
     return json.loads((out / "manifest.json").read_text())["status"]
 
 
-def test_a_refused_key_stops_at_once_and_resumes_with_the_right_one(tmp_path, generate, capsys, upstream_seed_file):
+def test_a_refused_key_stops_at_once_and_resumes_with_the_right_one(tmp_path, generate, capsys, seed_file):
     out = tmp_path / "run"
     with LocalServer(require_api_key="sk-the-right-key") as srv:
         assert generate(out, "--max-retries", "0", base_url=srv.base_url, num=5) == 3
@@ -34,7 +34,7 @@ def test_a_refused_key_stops_at_once_and_resumes_with_the_right_one(tmp_path, ge
         assert _status(out) == "stopped_failures"
         assert not (out / "requests.jsonl").exists() or read_jsonl(out / "requests.jsonl") == []
         code = cli.main(["generate", "--out", str(out), "--model", "local-test-model", "--base-url", srv.base_url,
-                         "--api-key", "sk-the-right-key", "--seed-tasks", str(upstream_seed_file), "--no-progress",
+                         "--api-key", "sk-the-right-key", "--seed-tasks", str(seed_file), "--no-progress",
                          "--no-summary", "--num-instructions", "5"])
     assert code == 0 and _status(out) == "complete"
 

@@ -14,10 +14,26 @@ from .conftest import derived_files, read_jsonl
 
 
 @pytest.fixture(scope="module")
-def upstream_batch(tmp_path_factory, server, upstream_seed_file):
+def upstream_batch(tmp_path_factory, server, upstream_seed_file, original):
     batch = tmp_path_factory.mktemp("upstream_batch")
-    upstream_sim.run_all(server.base_url, batch, upstream_seed_file, n=40)
+    upstream_sim.run_all(server.base_url, batch, upstream_seed_file, n=40, original=original)
     return batch
+
+
+def test_a_classification_only_batch_replays_with_the_classification_pool(tmp_path_factory, tmp_path, server,
+                                                                          upstream_seed_file, original):
+    """Its pool is the 26 classification seeds: read from the prompts, or given by the flag."""
+    batch = tmp_path_factory.mktemp("clf_batch")
+    upstream_sim.run_all(server.base_url, batch, upstream_seed_file, n=25, original=original, clf_only=True)
+    original_rows = read_jsonl(batch / "machine_generated_instructions.jsonl")
+    for extra in ((), ("--classification-only",)):
+        out = tmp_path / ("flag" if extra else "inferred")
+        assert _replay(batch, out, "--profile", "upstream", *extra, seeds=upstream_seed_file) == 0
+        rows = read_jsonl(out / "machine_generated_instructions.jsonl")
+        assert [r["instruction"] for r in rows] == [r["instruction"] for r in original_rows]
+        assert [list(r["most_similar"]) for r in rows] == [list(r["most_similar"]) for r in original_rows]
+        assert [r["avg_similarity_score"] for r in rows] == pytest.approx([r["avg_similarity_score"] for r in original_rows])
+        assert json.loads((out / "manifest.json").read_text())["settings"]["classification_only"] is True
 
 
 def _replay(src, out, *extra, seeds=None):
@@ -39,6 +55,7 @@ def test_upstream_batch_replays_to_the_same_kept_sets(upstream_batch, tmp_path, 
     for a, b in zip(replayed, original):
         assert abs(a["avg_similarity_score"] - b["avg_similarity_score"]) <= 1e-9
         assert a["most_similar"] == pytest.approx(b["most_similar"])
+        assert list(a["most_similar"]) == list(b["most_similar"])  # the tie order too
         assert a["metadata"]["response"] == b["metadata"]["response"]
     # the quirks made a difference in this batch (capitalize, "16." stop) and were reproduced
     assert any(r["rule"] == "too_short" for r in read_jsonl(out / "rejected.jsonl"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.generation.lm.localserver import LocalServer
-from selfinstruct.generation.pipeline.synthetic import synthetic_responder
+from doubles.localserver import LocalServer
+from doubles.synthetic import synthetic_responder
 
 from .conftest import derived_files, read_jsonl
 
@@ -28,10 +28,10 @@ def _size(path: Path) -> int:
 
 
 @pytest.mark.parametrize("extra", [[], ["--overlap-rounds"]], ids=["rounds", "overlapped-rounds"])
-def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path, generate, upstream_seed_file, extra):
+def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path, generate, seed_file, extra):
     with LocalServer(synthetic_responder, latency=0.03) as srv:
         common = ["--num-instructions", "40", "--concurrency", "4", "--model", "local-test-model",
-                  "--base-url", srv.base_url, "--api-key", "k", "--seed-tasks", str(upstream_seed_file),
+                  "--base-url", srv.base_url, "--api-key", "k", "--seed-tasks", str(seed_file),
                   "--no-progress", "--no-summary", *extra]
         reference = tmp_path / "reference"
         assert generate(reference, "--concurrency", "4", *extra, num=40, base_url=srv.base_url) == 0

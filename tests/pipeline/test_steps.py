@@ -24,8 +24,12 @@ def test_profiles_are_overlays_on_the_step_specs():
     assert base.sampling == up.sampling  # the overlay changes only what it names
     assert up.options["prompt"] == base.options["prompt"]
     assert profiles.UPSTREAM.split_pattern != profiles.DEFAULT.split_pattern
-    for step in ("classify", "instances", "finetune"):
-        assert profiles.UPSTREAM.spec(step) == profiles.DEFAULT.spec(step)
+    assert up.template == "upstream" and base.template == "bootstrap"
+    for step in ("classify", "instances"):  # only the texts differ: the original repository's
+        u, d = profiles.UPSTREAM.spec(step), profiles.DEFAULT.spec(step)
+        assert u.template == "upstream" and d.template != "upstream"
+        assert (u.sampling, u.stop, u.options, u.parser) == (d.sampling, d.stop, d.options, d.parser)
+    assert profiles.UPSTREAM.spec("finetune") == profiles.DEFAULT.spec("finetune")
 
 
 def test_unknown_profile_is_a_one_line_input_error():

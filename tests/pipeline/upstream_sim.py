@@ -3,11 +3,14 @@ method's spec (shared/spec/pipeline.md) independently of the pipeline package, t
 upstream-format batch directory to replay. No upstream batch was ever released, so this is how
 replay's faithfulness is tested: same algorithm, same random seeds (42 for step 1, 123 for
 step 4), same packing of 5 prompts per request, same rouge_score scorer, same > 0.7 rule, same
-`str.capitalize`, same `np.argsort` top-10 and `np.mean`, same set-based instance dedup.
+`str.capitalize`, same `np.argsort` top-10 (its tie order as numpy < 1.25 gave it, by `argsort_legacy`, which
+test_argsort_legacy.py checks against numpy 1.24 itself) and `np.mean`, same set-based
+instance dedup.
 
-Only the prompt *texts* of steps 2 and 3 come from the package (the responder keys on them; the
-replay never reads them), and HTTP goes through the openai SDK to the local server, one call
-per prompt of the 5-prompt request (the local server answers list prompts with one choice).
+The prompt texts and step 1's prompt builder and response parser are the original scripts' own,
+imported from ../shared (`original`: bootstrap_instructions, the two templates); HTTP goes
+through the openai SDK to the local server, one call per prompt of the 5-prompt request (the
+local server answers list prompts with one choice).
 """
 from __future__ import annotations
 
@@ -15,18 +18,13 @@ import datetime
 import json
 import random
 import re
-import string
 from pathlib import Path
 
 import numpy as np
 import openai
 from rouge_score import rouge_scorer
 
-from selfinstruct.generation.pipeline.templates import classify_prompt, instances_prompt
-
-BLOCKED = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
-           "plot", "go to"]
-
+from selfinstruct.generation.similarity.argsort_legacy import legacy_argsort_tail
 
 def _request(client, prompts, **kw):
     """Upstream's make_requests result shape: one {prompt, response: {choices}, created_at} per prompt."""
@@ -38,34 +36,11 @@ def _request(client, prompts, **kw):
     return out
 
 
-def _encode_prompt(instructions):
-    prompt = "Come up with a series of tasks:\n"
-    for idx, inst in enumerate(instructions):
-        inst = re.sub(r"\s+", " ", inst).strip().rstrip(":")
-        prompt += f"{idx + 1}. {inst}\n"
-    return prompt + f"{len(instructions) + 1}."
-
-
-def _post_process(response):
-    if response is None or response["choices"][0]["finish_reason"] == "length":
-        return []
-    out = []
-    for inst in re.split(r"\n\d+\s?\. ", response["choices"][0]["text"]):
-        inst = re.sub(r"\s+", " ", inst).strip().capitalize()
-        if inst == "" or len(inst.split()) <= 3 or len(inst.split()) > 150:
-            continue
-        if any(re.compile(r"\b({0})\b".format(w), flags=re.IGNORECASE).search(inst) for w in BLOCKED):
-            continue
-        if inst.startswith("Write a program") or inst[0] in string.punctuation or not inst[0].isascii():
-            continue
-        out.append(inst)
-    return out
-
-
-def bootstrap(base_url: str, batch_dir: Path, seed_path: Path, n: int) -> None:
+def bootstrap(base_url: str, batch_dir: Path, seed_path: Path, n: int, original, clf_only: bool = False) -> None:
     random.seed(42)
     client = openai.OpenAI(base_url=base_url, api_key="sim", max_retries=0)
-    seed_instructions = [json.loads(l)["instruction"] for l in open(seed_path)]
+    seeds = [json.loads(l) for l in open(seed_path)]
+    seed_instructions = [t["instruction"] for t in seeds if t["is_classification"] or not clf_only]
     machine: list[str] = []
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     request_idx = 0
@@ -76,12 +51,12 @@ def bootstrap(base_url: str, batch_dir: Path, seed_path: Path, n: int) -> None:
                 chosen = random.sample(machine, min(2, len(machine)))
                 chosen += random.sample(seed_instructions, 8 - len(chosen))
                 random.shuffle(chosen)
-                prompts.append(_encode_prompt(chosen))
+                prompts.append(original[0].encode_prompt(chosen, classification=clf_only))
             results = _request(client, prompts, max_tokens=1024, temperature=0.7, top_p=0.5, frequency_penalty=0,
                                presence_penalty=2, stop=["\n\n", "\n16", "16.", "16 ."], logprobs=1)
             insts, metas = [], []
             for result in results:
-                new = _post_process(result["response"])
+                new = original[0].post_process_gpt3_response(result["response"])
                 insts += new
                 metas += [result] * len(new)
             for inst, meta in zip(insts, metas):
@@ -89,7 +64,7 @@ def bootstrap(base_url: str, batch_dir: Path, seed_path: Path, n: int) -> None:
                 scores = [scorer.score(inst, e)["rougeL"].fmeasure for e in pool]
                 if max(scores) > 0.7:
                     continue
-                most_similar = {pool[i]: scores[i] for i in np.argsort(scores)[-10:][::-1]}
+                most_similar = {pool[i]: scores[i] for i in legacy_argsort_tail(np.array(scores, dtype=float), 10)[::-1]}
                 machine.append(inst)
                 fout.write(json.dumps({"instruction": inst, "most_similar": most_similar,
                                        "avg_similarity_score": float(np.mean(scores)), "metadata": meta,
@@ -97,13 +72,14 @@ def bootstrap(base_url: str, batch_dir: Path, seed_path: Path, n: int) -> None:
             request_idx += 1
 
 
-def classify(base_url: str, batch_dir: Path) -> None:
+def classify(base_url: str, batch_dir: Path, original) -> None:
+    template = original[1].template_1
     client = openai.OpenAI(base_url=base_url, api_key="sim", max_retries=0)
     lines = [json.loads(l) for l in open(batch_dir / "machine_generated_instructions.jsonl")]
     with open(batch_dir / "is_clf_or_not_davinci_template_1.jsonl", "w") as fout:
         for b in range(0, len(lines), 5):
             batch = lines[b:b + 5]
-            results = _request(client, [classify_prompt(d["instruction"]) for d in batch], max_tokens=3,
+            results = _request(client, [template + " " + d["instruction"].strip() + "\n" + "Is it classification?" for d in batch], max_tokens=3,
                                temperature=0, top_p=0, frequency_penalty=0, presence_penalty=0,
                                stop=["\n", "Task"], logprobs=1)
             for d, r in zip(batch, results):
@@ -111,7 +87,8 @@ def classify(base_url: str, batch_dir: Path) -> None:
                 fout.write(json.dumps({"instruction": d["instruction"], "is_classification": answer}) + "\n")
 
 
-def instances(base_url: str, batch_dir: Path) -> None:
+def instances(base_url: str, batch_dir: Path, original) -> None:
+    out_first, in_first = original[2].output_first_template_for_clf, original[2].input_first_template_for_gen
     client = openai.OpenAI(base_url=base_url, api_key="sim", max_retries=0)
     tasks = []
     for line in open(batch_dir / "machine_generated_instructions.jsonl"):
@@ -125,7 +102,8 @@ def instances(base_url: str, batch_dir: Path) -> None:
     with open(batch_dir / "machine_generated_instances.jsonl", "w") as fout:
         for b in range(0, len(tasks), 5):
             batch = tasks[b:b + 5]
-            prompts = [instances_prompt(t["instruction"], is_classification=clf[t["instruction"]]) for t in batch]
+            prompts = [(out_first if clf[t["instruction"]] else in_first) + " " + t["instruction"].strip() + "\n"
+                       for t in batch]
             results = _request(client, prompts, max_tokens=300 if any(clf[t["instruction"]] for t in batch) else 350,
                                temperature=0, top_p=0, frequency_penalty=0, presence_penalty=1.5,
                                stop=["Example 6", "Task:"], logprobs=1)
@@ -192,9 +170,9 @@ def finetune(batch_dir: Path) -> None:
             fout.write(json.dumps({"instruction": i[0], "input": i[1], "output": i[2]}) + "\n")
 
 
-def run_all(base_url: str, batch_dir: Path, seed_path: Path, n: int) -> None:
+def run_all(base_url: str, batch_dir: Path, seed_path: Path, n: int, original, clf_only: bool = False) -> None:
     batch_dir.mkdir(parents=True, exist_ok=True)
-    bootstrap(base_url, batch_dir, seed_path, n)
-    classify(base_url, batch_dir)
-    instances(base_url, batch_dir)
+    bootstrap(base_url, batch_dir, seed_path, n, original, clf_only)
+    classify(base_url, batch_dir, original)
+    instances(base_url, batch_dir, original)
     finetune(batch_dir)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
+from selfinstruct.generation.similarity.argsort_legacy import legacy_argsort_tail
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
@@ -24,7 +25,7 @@ def ref_scores(pool: list[str], text: str) -> list[float]:
 
 def ref_most_similar(pool: list[str], scores: list[float], k: int = 10) -> dict[str, float]:
     """Upstream's expression, verbatim."""
-    return {pool[i]: scores[i] for i in np.argsort(scores)[-k:][::-1]}
+    return {pool[i]: scores[i] for i in legacy_argsort_tail(np.array(scores, dtype=float), k)[::-1]}
 
 
 def ref_filter(texts: list[str], pool: list[str] = (), threshold: float = 0.7, inclusive: bool = False) -> list[bool]:
@@ -62,9 +63,21 @@ any_text = st.one_of(texts(), st.text(max_size=60), texts(max_words=60, words=WO
 
 
 @pytest.fixture(scope="session")
-def corpus(shared_dir) -> list[str]:
+def corpus(maybe_shared) -> list[str]:
+    """400 instruction-like sentences: the bench corpus's first where ../shared has it, else the
+    project's own seed instructions and their instance inputs and outputs."""
     import json
 
-    path = shared_dir / "bench" / "instruction_corpus_50k.jsonl"
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(next(fh))["instruction"] for _ in range(400)]
+    shared = maybe_shared
+    if shared is not None:
+        path = shared / "bench" / "instruction_corpus_50k.jsonl"
+        with path.open(encoding="utf-8") as fh:
+            return [json.loads(next(fh))["instruction"] for _ in range(400)]
+    from selfinstruct.generation.seeds import load_seed_tasks
+
+    texts: list[str] = []
+    for task in load_seed_tasks(None):
+        texts.append(task.instruction)
+        for inst in task.instances:
+            texts += [t for t in (inst.input, inst.output) if t.strip()]
+    return texts[:400]

@@ -20,14 +20,14 @@ def read(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_filter_keeps_in_order_against_pool_and_kept(tmp_path, corpus, upstream_seed_file):
+def test_filter_keeps_in_order_against_pool_and_kept(tmp_path, corpus, seed_file):
     rows = [{"instruction": t, "id": i} for i, t in enumerate(corpus[:120])]
     rows.insert(5, {"instruction": rows[0]["instruction"] + "!", "id": "dup"})  # near-copy of an input row
-    seeds = [json.loads(line)["instruction"] for line in upstream_seed_file.read_text().splitlines() if line.strip()]
+    seeds = [json.loads(line)["instruction"] for line in seed_file.read_text().splitlines() if line.strip()]
     rows.insert(9, {"instruction": seeds[3].upper(), "id": "seed-copy"})  # near-copy of an --against row
     src = write(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out" / "kept.jsonl"
-    assert main(["filter", str(src), "--out", str(out), "--against", str(upstream_seed_file), "--no-progress"]) == 0
+    assert main(["filter", str(src), "--out", str(out), "--against", str(seed_file), "--no-progress"]) == 0
     texts = [r["instruction"] for r in rows]
     expected = [r for r, k in zip(rows, ref_filter(texts, seeds)) if k]
     assert read(out) == expected  # kept records unchanged, in input order
@@ -36,7 +36,7 @@ def test_filter_keeps_in_order_against_pool_and_kept(tmp_path, corpus, upstream_
     by_id = {r["record"]["id"]: r for r in rejected}
     assert by_id["dup"]["nearest"] == {"text": rows[0]["instruction"], "file": str(src), "line": 1}
     assert by_id["dup"]["line"] == 6 and by_id["dup"]["score"] == 1.0
-    assert by_id["seed-copy"]["nearest"]["file"] == str(upstream_seed_file)
+    assert by_id["seed-copy"]["nearest"]["file"] == str(seed_file)
     assert by_id["seed-copy"]["nearest"]["line"] == 4
     for r in rejected:  # the reported score is the real maximum, per rouge_score
         pool = seeds + [k["instruction"] for k in expected if texts.index(k["instruction"]) < r["line"] - 1]

@@ -13,7 +13,7 @@ from selfinstruct.generation.cli import main
 from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.jsonl import read_jsonl
 from selfinstruct.generation.lm.config import BackendConfig
-from selfinstruct.generation.lm.localserver import LocalServer
+from doubles.localserver import LocalServer
 
 TASKS = ["task648_answer_generation", "task1393_superglue_copa_text_completion",
          "task957_e2e_nlg_text_generation_generate", "task1344_glue_entailment_classification"]

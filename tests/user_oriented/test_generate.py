@@ -8,7 +8,7 @@ import pytest
 from selfinstruct.evaluation.user_oriented.prompts import build_prompt
 from selfinstruct.generation.cli import main
 from selfinstruct.generation.jsonl import read_jsonl
-from selfinstruct.generation.lm.localserver import LocalServer
+from doubles.localserver import LocalServer
 
 UPSTREAM_FIELDS = ["prompt", "instruction", "input", "response", "target", "id", "model"]
 

@@ -8,7 +8,7 @@ import pytest
 from selfinstruct.evaluation.user_oriented.judge import parse_verdict, render_messages
 from selfinstruct.generation.cli import main
 from selfinstruct.generation.jsonl import read_jsonl
-from selfinstruct.generation.lm.localserver import LocalServer
+from doubles.localserver import LocalServer
 
 
 @pytest.mark.parametrize("text, grade", [

@@ -8,7 +8,7 @@ resumed run and a replay go through exactly the decisions of the run that record
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ...lm.base import LMRequest
@@ -16,6 +16,7 @@ from ...records import KeptInstruction, Rejection, instruction_id, response_meta
 from ..log import choice, is_chat, prompt_text
 from ..parsing import parse_instruction_response
 from ..profiles import Profile
+from ..prompt_texts import PromptTexts
 from ..sampling import request_seed, round_rng, sample_prompt_instructions
 from ..settings import GenerateSettings
 from ..state import RunState
@@ -37,13 +38,15 @@ class RoundPlan:
 class BootstrapStep:
     name = "bootstrap"
 
-    def __init__(self, settings: GenerateSettings, profile: Profile, framing: str, seed_instructions: list[str]) -> None:
-        self.settings, self.profile, self.framing = settings, profile, framing
+    def __init__(self, settings: GenerateSettings, profile: Profile, framing: str, seed_instructions: list[str],
+                 texts: Callable[[], PromptTexts]) -> None:
+        self.settings, self.profile, self.framing, self.texts = settings, profile, framing, texts
         self.spec = profile.spec("bootstrap")
         sizes = self.spec.options["prompt"]
-        self.num_prompt = min(sizes["num_prompt_instructions"], len(seed_instructions))
-        self.num_machine = sizes["num_machine_instructions"]
-        self.round_size = profile.round_size or settings.concurrency
+        self.num_prompt = min(settings.num_prompt_instructions or sizes["num_prompt_instructions"],
+                              len(seed_instructions))
+        self.num_machine = min(sizes["num_machine_instructions"], self.num_prompt)
+        self.round_size = round_size(settings, profile)
         self.rng = random.Random(settings.seed)  # upstream: one stream per process
 
     # -- what to send ---------------------------------------------------------------------------
@@ -58,9 +61,10 @@ class BootstrapStep:
         machine = state.machine
         if self.settings.overlap_rounds:
             machine = machine[:state.pool_marks[r - 2] if r >= 2 else 0]
+        texts = self.texts()
         return [bootstrap_prompt(sample_prompt_instructions(rng, state.seed_instructions, machine,
                                                             num_prompt=self.num_prompt, num_machine=self.num_machine),
-                                 classification=self.settings.classification_only)
+                                 classification=self.settings.classification_only, texts=texts)
                 for _ in range(self.round_size)]
 
     def plan(self, state: RunState, r: int) -> RoundPlan:
@@ -135,6 +139,11 @@ def _reject(state: RunState, rec: dict, cand: str, rule: str, score: float | Non
             nearest: str | None = None) -> None:
     state.rule_counts[rule] += 1
     state.boot_rejected.append(Rejection("bootstrap", rec.get("request_idx"), cand, rule, score, nearest))
+
+
+def round_size(settings: GenerateSettings, profile: Profile) -> int:
+    """Step-1 prompts per round: --request-batch-size, else the profile's, else --concurrency."""
+    return settings.request_batch_size or profile.round_size or settings.concurrency
 
 
 def cap(max_tokens: int, settings: GenerateSettings) -> int:

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ..jsonl import dumps_bytes
+from selfinstruct.generation.jsonl import dumps_bytes
 
 FAULTS = ("429", "500", "503", "timeout", "drop", "malformed", "empty_choices", "length")
 
@@ -135,6 +135,7 @@ class LocalServer:
         slow_seconds: float = 5.0,
         require_api_key: str | None = None,
         accept_list_prompts: bool = True,
+        context_tokens: int | None = None,
     ) -> None:
         self.responder = responder or default_responder
         self.latency = latency
@@ -148,6 +149,7 @@ class LocalServer:
         self.slow_seconds = slow_seconds
         self.require_api_key = require_api_key
         self.accept_list_prompts = accept_list_prompts
+        self.context_tokens = context_tokens  # prompt + max_tokens above this: HTTP 400, as OpenAI says it
         self._rng = random.Random(seed)
         self._script: deque[str | None] = deque()
         self._lock = threading.Lock()
@@ -160,6 +162,18 @@ class LocalServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.inject(*script)
+
+    def over_context(self, body: dict) -> str | None:
+        """OpenAI's answer to a request whose prompt and max_tokens exceed the context."""
+        if self.context_tokens is None:
+            return None
+        prompts = body.get("prompt")
+        prompts = prompts if isinstance(prompts, list) else [_prompt_text(body)]
+        need = max(count_tokens(str(p)) for p in prompts) + int(body.get("max_tokens") or 16)
+        if need <= self.context_tokens:
+            return None
+        return (f"This model's maximum context length is {self.context_tokens} tokens, however you requested "
+                f"{need} tokens. Please reduce your prompt; or completion length.")
 
     # -- control ---------------------------------------------------------------------------
     def inject(self, *faults: str | None) -> None:
@@ -364,6 +378,9 @@ class _Handler(BaseHTTPRequestHandler):
         srv._record(path, body, fault, self.headers.get("Authorization"))
         if not self._authorized():
             return self._error(401, "invalid api key", "invalid_request_error")
+        too_long = srv.over_context(body)
+        if too_long is not None:
+            return self._error(400, too_long, "invalid_request_error")
         # `latency` is the time to answer, the model's work included: an answer is built (and
         # encoded) first, then the rest of the latency is waited out, as a server whose
         # generation takes that long would answer.
