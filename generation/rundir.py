@@ -71,12 +71,16 @@ def load_requests(path: Path) -> list[dict]:
 
 
 def read_manifest(path: Path) -> dict | None:
+    """A run's manifest.json; None where there is none (the original scripts write none)."""
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text("utf-8"))
-    except json.JSONDecodeError:
+        data = json.loads(path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise InputError("manifest is not valid JSON", file=path) from None
+    if not isinstance(data, dict):
+        raise InputError("manifest is not a JSON object", file=path)
+    return data
 
 
 def settings_hash(hashed: dict[str, Any]) -> str:

@@ -34,15 +34,17 @@ def test_upstream_seed_file_loads(upstream_seed_file):
     assert sum(t.instances[0].input == "" for t in tasks) == 50
 
 
-def test_seed_roundtrip(tmp_path, upstream_seed_file):
-    tasks = load_seed_tasks(upstream_seed_file)
+def test_seed_roundtrip(tmp_path, seed_file):
+    tasks = load_seed_tasks(seed_file)
     out = tmp_path / "copy.jsonl"
     write_seed_tasks(out, tasks)
     assert load_seed_tasks(out) == tasks
 
 
-def _broken(tmp_path, upstream_seed_file, line_index, mutate):
-    lines = upstream_seed_file.read_text(encoding="utf-8").splitlines()
+def _broken(tmp_path, seed_file, line_index, mutate):
+    lines = seed_file.read_text(encoding="utf-8").splitlines()
+    if mutate == "copy first instruction":
+        mutate = _edit(instruction=json.loads(lines[0])["instruction"])
     lines[line_index] = mutate(lines[line_index])
     path = tmp_path / "broken.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -69,12 +71,12 @@ def _edit(**changes):
         (9, _edit(is_classification="yes"), ":10: is_classification: expected bool"),
         (11, _edit(instances=[{"input": "", "output": 3}]), ":12: instances[0].output: expected str"),
         (12, _edit(id="seed_task_0"), ":13: id: duplicate id"),
-        (20, _edit(instruction="What is the relation between the given pairs?"), ":21: instruction: duplicate instruction"),
+        (20, "copy first instruction", ":21: instruction: duplicate instruction"),
         (30, _edit(instances=[]), ":31: instances: needs at least one instance"),
     ],
 )
-def test_broken_seed_files_name_file_line_and_field(tmp_path, upstream_seed_file, line_index, mutate, expected):
-    path = _broken(tmp_path, upstream_seed_file, line_index, mutate)
+def test_broken_seed_files_name_file_line_and_field(tmp_path, seed_file, line_index, mutate, expected):
+    path = _broken(tmp_path, seed_file, line_index, mutate)
     with pytest.raises(InputError) as info:
         load_seed_tasks(path)
     assert str(info.value).startswith(str(path))

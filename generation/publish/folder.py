@@ -7,7 +7,6 @@ old folder out only once the new one is complete).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfinstruct.generation.errors import InputError
+from selfinstruct.generation.rundir import RunPaths, read_manifest
 
 from . import records
 from .card import CardConfig, CardInfo, render_card
@@ -32,19 +32,6 @@ class BuildResult:
     configs: dict[str, dict[str, int]]  # config -> split -> rows
     skipped: dict[str, str] = field(default_factory=dict)  # config -> why
     plots: dict[str, str] = field(default_factory=dict)
-
-
-def read_manifest(run_dir: Path) -> dict | None:
-    path = run_dir / records.MANIFEST_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"invalid JSON ({exc})", file=path) from None
-    if not isinstance(data, dict):
-        raise InputError("expected a JSON object", file=path)
-    return data
 
 
 def seed_instructions(seeds: Path | None, manifest: dict | None, *, warn=print) -> list[str]:
@@ -100,7 +87,7 @@ def build_folder(run_dir: str | Path, out: str | Path, *, seeds: str | Path | No
         raise InputError("output folder exists and is not empty (pass --force to replace it)", file=out)
     if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
         raise InputError("the output folder must not be inside the run directory", file=out)
-    manifest = read_manifest(run_dir)
+    manifest = read_manifest(RunPaths(run_dir).manifest)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_builds(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))

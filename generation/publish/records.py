@@ -16,32 +16,26 @@ from typing import Any
 
 from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.jsonl import iter_jsonl
+from selfinstruct.generation.records import (  # the writer's rules: one source for both sides
+    derived_instruction_id,
+    instruction_digest,
+    is_classification_answer,
+    normalize_instruction,
+    user_content,
+)
+from selfinstruct.generation.rundir import RunPaths, read_manifest
 
-INSTRUCTIONS_FILE = "machine_generated_instructions.jsonl"
-INSTANCES_FILE = "all_generated_instances.jsonl"
-RAW_INSTANCES_FILE = "machine_generated_instances.jsonl"
+_NAMES = RunPaths(Path("."))
+INSTRUCTIONS_FILE = _NAMES.instructions.name
+INSTANCES_FILE = _NAMES.all_instances.name
+RAW_INSTANCES_FILE = _NAMES.instances.name
 CLF_GLOB = "is_clf_or_not_*.jsonl"
 FINETUNING_FILE = "finetuning/finetuning_prompt_completion.jsonl"
 FINETUNING_UPSTREAM_GLOB = "finetuning/gpt3_finetuning_data_*.jsonl"
 MESSAGES_FILE = "finetuning/finetuning_messages.jsonl"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = _NAMES.manifest.name
 
 END_OF_TEXT = "<|endoftext|>"
-
-
-def normalize_instruction(text: str) -> str:
-    """The identity of an instruction: whitespace runs collapsed and case folded, so the
-    upstream `capitalize()` quirk or a stray double space never splits one task in two."""
-    return " ".join(text.split()).casefold()
-
-
-def instruction_digest(text: str) -> bytes:
-    return hashlib.sha256(normalize_instruction(text).encode("utf-8")).digest()
-
-
-def derived_instruction_id(text: str) -> str:
-    """Stable id for folders written by the original scripts, which record no ids."""
-    return "instruction_sha256_" + instruction_digest(text).hex()[:16]
 
 
 def split_of(instruction: str, validation_size: float) -> str:
@@ -82,9 +76,25 @@ def _field(obj: Any, name: str, kind: type | tuple[type, ...], path: Path, line:
 # ---------------------------------------------------------------- classification labels
 
 
-def parse_clf_answer(answer: str) -> bool:
-    """Upstream's rule: classification only when the trimmed answer is some case of 'yes'."""
-    return answer.strip().lower() == "yes"
+def lenient_yes(run_dir: Path) -> bool:
+    """Which "yes" rule the run labelled its classification answers with: its profile's
+    `lenient_yes`. A folder without a manifest is the original scripts' output (strict); a
+    manifest that names no profile was written by the default profile."""
+    # imported here, not at the top: the `datasets` builder script loads this module and stays light
+    from selfinstruct.generation.pipeline.profiles import get_profile
+
+    path = RunPaths(run_dir).manifest
+    manifest = read_manifest(path)
+    if manifest is None:
+        return False
+    name = manifest.get("profile")
+    name = "default" if name is None else name
+    if not isinstance(name, str):
+        raise InputError(f"expected str, got {type(name).__name__}", file=path, field="profile")
+    try:
+        return get_profile(name).lenient_yes
+    except InputError as exc:
+        raise InputError(exc.message, file=path, field="profile") from None
 
 
 def classification_labels(run_dir: Path) -> dict[str, bool]:
@@ -95,6 +105,7 @@ def classification_labels(run_dir: Path) -> dict[str, bool]:
     the classification step overrides an earlier one.
     """
     labels: dict[str, bool] = {}
+    lenient = None  # the run's rule, read only when some file records an answer but no label
     files = sorted(run_dir.glob(CLF_GLOB), key=lambda p: (p.stat().st_mtime_ns, p.name))
     for path in files:
         for line, obj in iter_jsonl(path, allow_torn_tail=True):
@@ -103,7 +114,11 @@ def classification_labels(run_dir: Path) -> dict[str, bool]:
                 label = obj["label"]
             else:
                 answer = _field(obj, "is_classification", (str, bool), path, line)
-                label = answer if isinstance(answer, bool) else parse_clf_answer(answer)
+                if isinstance(answer, bool):
+                    label = answer
+                else:
+                    lenient = lenient_yes(run_dir) if lenient is None else lenient
+                    label = is_classification_answer(answer, lenient=lenient)
             labels[normalize_instruction(instruction)] = label
     raw = run_dir / RAW_INSTANCES_FILE
     if raw.is_file():
@@ -202,11 +217,6 @@ def read_finetuning(run_dir: Path) -> Iterator[dict]:
     return read_prompt_completion(finetuning_file(run_dir))
 
 
-def instance_user_turn(instruction: str, input_text: str) -> str:
-    """The chat form of one instance: the instruction, then the input after a blank line."""
-    return instruction.strip() + ("\n\n" + input_text.strip() if input_text.strip() else "")
-
-
 def read_messages(run_dir: Path) -> Iterator[dict]:
     """Our `finetuning_messages.jsonl`; for upstream folders, built from the kept instances."""
     path = run_dir / MESSAGES_FILE
@@ -216,7 +226,7 @@ def read_messages(run_dir: Path) -> Iterator[dict]:
                 yield {
                     "id": row["instruction_id"],
                     "messages": [
-                        {"role": "user", "content": instance_user_turn(row["instruction"], row["input"])},
+                        {"role": "user", "content": user_content(row["instruction"], row["input"])},
                         {"role": "assistant", "content": row["output"].strip()},
                     ],
                 }

@@ -162,12 +162,12 @@ def upstream_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_folder(run_dir, tmp_path_factory, upstream_seed_file) -> Path:
+def built_folder(run_dir, tmp_path_factory, seed_file) -> Path:
     """`selfinstruct dataset build` over the run, once per session (the CLI, in-process)."""
     from selfinstruct.generation.cli import main
 
     out = tmp_path_factory.mktemp("built") / "hub-folder"
-    code = main(["dataset", "build", str(run_dir), "--out", str(out), "--seeds", str(upstream_seed_file),
+    code = main(["dataset", "build", str(run_dir), "--out", str(out), "--seeds", str(seed_file),
                  "--repo-id", "acme/self-instruct-demo", "--no-progress"])
     assert code == 0
     return out

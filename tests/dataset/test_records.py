@@ -50,9 +50,14 @@ def test_matcher_finds_instruction_behind_every_template():
 
 
 @pytest.mark.parametrize("answer, label", [(" Yes", True), ("yes", True), ("YES\n", True), (" No", False),
-                                           ("Yes, it is", False), ("", False)])
-def test_classification_answer_rule(answer, label):
-    assert records.parse_clf_answer(answer) is label
+                                           ("Yes, it is", False), ("", False), ("yEs", False)])
+def test_original_scripts_answer_rule(tmp_path, answer, label):
+    """A folder without a manifest was written by the original scripts: exactly Yes/yes/YES."""
+    (tmp_path / "all_generated_instances.jsonl").write_text(
+        json.dumps({"instruction": "Is it prime?", "input": "7", "output": "Yes"}) + "\n")
+    (tmp_path / "is_clf_or_not_davinci_template_1.jsonl").write_text(
+        json.dumps({"instruction": "Is it prime?", "is_classification": answer}) + "\n")
+    assert next(records.read_instances(tmp_path))["is_classification"] is label
 
 
 def test_reader_errors_name_file_line_and_field(tmp_path):

@@ -65,7 +65,7 @@ any_text = st.one_of(texts(), st.text(max_size=60), texts(max_words=60, words=WO
 @pytest.fixture(scope="session")
 def corpus(maybe_shared) -> list[str]:
     """400 instruction-like sentences: the bench corpus's first where ../shared has it, else the
-    project's own seed instructions and their instance inputs and outputs."""
+    project's own seed tasks' instance inputs and outputs, then their instructions."""
     import json
 
     shared = maybe_shared
@@ -75,9 +75,7 @@ def corpus(maybe_shared) -> list[str]:
             return [json.loads(next(fh))["instruction"] for _ in range(400)]
     from selfinstruct.generation.seeds import load_seed_tasks
 
-    texts: list[str] = []
-    for task in load_seed_tasks(None):
-        texts.append(task.instruction)
-        for inst in task.instances:
-            texts += [t for t in (inst.input, inst.output) if t.strip()]
-    return texts[:400]
+    tasks = load_seed_tasks(None)
+    # instance texts first: tests filter corpus[:n] against the seed instructions themselves
+    texts = [t for task in tasks for inst in task.instances for t in (inst.input, inst.output) if t.strip()]
+    return (texts + [task.instruction for task in tasks])[:400]
