@@ -16,7 +16,6 @@ the finetuned model is not re-quantized.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.generation.errors import InputError
+from selfinstruct.generation.jsonl import write_json
 from selfinstruct.generation.lm.config import EMBEDDED_MODEL
 from selfinstruct.generation.provenance import software_versions
 
@@ -176,9 +176,7 @@ def _claim_output(out: Path, hashed: dict) -> bool:
         raise InputError("output folder is not empty and holds no finetuning run; choose another --out",
                          file=out, field="--out")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(hashed, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, hashed)
     return False
 
 
@@ -279,9 +277,7 @@ def run_finetune(data: TrainingData, settings: FinetuneSettings, out: Path, opti
         "saved": written,
         "versions": software_versions("torch", "transformers", "trl", "peft", "datasets", "accelerate"),
     }
-    tmp = out / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, out / MANIFEST_FILE)
+    write_json(out / MANIFEST_FILE, manifest)
     if not options.keep_checkpoints:
         for p in out.glob(f"{CHECKPOINT_PREFIX}*"):
             shutil.rmtree(p, ignore_errors=True)

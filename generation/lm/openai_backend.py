@@ -103,11 +103,11 @@ class OpenAICompatibleBackend:
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.concurrency = concurrency
         self.prompts_per_request = prompts_per_request
-        self.local = is_loopback(base_url)
+        self.local = is_loopback(self.base_url)  # $OPENAI_BASE_URL included
         self.in_flight = 0  # HTTP requests awaiting an answer: the live status shows them
         self.last_error: str | None = None
         self._packing_rejected = False  # set when the server answers a list prompt with 400/422
-        self.timeout = timeout if timeout is not None else default_timeout(base_url)
+        self.timeout = timeout if timeout is not None else default_timeout(self.base_url)
         self.policy = RetryPolicy(max_retries=max_retries, base_delay=base_delay, max_delay=max_delay)
         self.requests_per_minute = requests_per_minute
         self.tokens_per_minute = tokens_per_minute

@@ -275,7 +275,7 @@ class Driver:
         positions = state.positions()
         size = max(1, self.settings.concurrency)
         pack = max(1, self.settings.prompts_per_request)
-        size = -(-size // pack) * pack  # whole packs, so pack j holds the same prompts in every chunking
+        size = -(-size // pack) * pack  # whole packs per chunk: no pack is split across two sends
         for start in range(0, len(todo), size):
             if self.status != "running":
                 break

@@ -126,12 +126,23 @@ def read_texts(root: Path) -> PromptTexts:
         instances_input_first=_constant(root, inst, "input_first_template_for_gen"))
 
 
+UPSTREAM = "upstream"  # a spec's template naming the original repository's text
+_PROJECT_FILES = ("bootstrap", "classify", "instances_output_first", "instances_input_first")
+_SOURCE = {"header": 0, "header_classification": 0, "classify_prefix": 1, "classify_question": 1,
+           "instances_output_first": 2, "instances_input_first": 3}  # field -> position in _PROJECT_FILES
+
+
+def _template_names(profile: Profile) -> tuple[str, str, str, str]:
+    """What each text comes from under the profile's specs, in `_PROJECT_FILES` order."""
+    inst = profile.spec("instances").template
+    kinds = inst if isinstance(inst, dict) else {"classification": inst, "generation": inst}
+    return (profile.spec("bootstrap").template, profile.spec("classify").template,
+            kinds["classification"], kinds["generation"])
+
+
 def uses_copy(profile: Profile) -> bool:
     """Whether some step of the profile sends the original repository's texts."""
-    inst = profile.spec("instances").template
-    names = [profile.spec("bootstrap").template, profile.spec("classify").template,
-             *(inst.values() if isinstance(inst, dict) else [inst])]
-    return "upstream" in names
+    return UPSTREAM in _template_names(profile)
 
 
 def default_seed_file(profile: Profile, upstream_dir: str | Path | None) -> Path | None:
@@ -143,17 +154,9 @@ def default_seed_file(profile: Profile, upstream_dir: str | Path | None) -> Path
 def texts_for(profile: Profile, upstream_dir: str | Path | None) -> PromptTexts:
     """The texts a profile's specs name: a prompt file of the project's, or "upstream" for the
     original repository's (read from the copy only when some step names it)."""
-    boot, clf, inst = (profile.spec(s).template for s in ("bootstrap", "classify", "instances"))
-    names = inst if isinstance(inst, dict) else {"classification": inst, "generation": inst}
-    own = project_texts(*(n if n != "upstream" else d for n, d in (
-        (boot, "bootstrap"), (clf, "classify"), (names["classification"], "instances_output_first"),
-        (names["generation"], "instances_input_first"))))
-    if "upstream" not in (boot, clf, *names.values()):
+    names = _template_names(profile)
+    own = project_texts(*(own_file if name == UPSTREAM else name for name, own_file in zip(names, _PROJECT_FILES)))
+    if UPSTREAM not in names:
         return own
     up = read_texts(resolve(upstream_dir))
-    pick = lambda name, field: getattr(up if name == "upstream" else own, field)  # noqa: E731
-    return PromptTexts(
-        header=pick(boot, "header"), header_classification=pick(boot, "header_classification"),
-        classify_prefix=pick(clf, "classify_prefix"), classify_question=pick(clf, "classify_question"),
-        instances_output_first=pick(names["classification"], "instances_output_first"),
-        instances_input_first=pick(names["generation"], "instances_input_first"))
+    return PromptTexts(**{field: getattr(up if names[i] == UPSTREAM else own, field) for field, i in _SOURCE.items()})
