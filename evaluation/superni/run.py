@@ -114,8 +114,7 @@ def run_evaluation(config: Any, opts: RunOptions, *, backend: Any = None) -> dic
         with PredictionLog(out / PREDICTIONS) as log:
             stats = generate_predictions(backend, prompts, log, max_new_tokens=opts.max_new_tokens,
                                          stop=opts.stop, progress=opts.progress)
-        usage = getattr(backend, "usage", None)
-        cost = float(getattr(backend, "cost_usd", 0.0) or 0.0)
+        usage, cost = backend.usage, float(backend.cost_usd)
     finally:
         if own_backend:
             backend.close()
@@ -135,7 +134,7 @@ def run_evaluation(config: Any, opts: RunOptions, *, backend: Any = None) -> dic
                    "missing": metrics["missing"], "generated_this_run": stats.generated,
                    "errors_this_run": stats.errors, "truncated_prompts": settings["truncated_prompts"]},
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens,
-                   "backend_usage": asdict(usage) if usage is not None and hasattr(usage, "__dataclass_fields__") else None},
+                   "backend_usage": asdict(usage)},
         "cost_usd": cost,
         "generation": stats.as_dict(),
         "timings_s": {"load_tasks": round(t_loaded - t_start, 3), "load_model": round(t_model - t_loaded, 3),

@@ -14,9 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from selfinstruct.generation.lm.base import LMRequest, SamplingParams
+from selfinstruct.generation.lm.base import LanguageModel, LMRequest, SamplingParams
 
 from .files import PredictionLog
 from .prompts import CharTokenCounter, HFTokenCounter, Prompt, TokenCounter
@@ -42,29 +41,29 @@ class GenerationStats:
         return d
 
 
-def is_local(backend: Any) -> bool:
+def is_local(backend: LanguageModel) -> bool:
     """A local model whose tokenizer we can count with (the transformers backend)."""
-    return getattr(backend, "tokenizer", None) is not None and getattr(backend, "model", None) is not None
+    return backend.tokenizer is not None
 
 
-def token_counter_for(backend: Any) -> TokenCounter:
+def token_counter_for(backend: LanguageModel) -> TokenCounter:
     """The model's own tokenizer when we have it, else the character estimate."""
     return HFTokenCounter(backend.tokenizer) if is_local(backend) else CharTokenCounter()
 
 
-def prompt_budget(backend: Any, max_new_tokens: int, max_context: int | None = None) -> int | None:
+def prompt_budget(backend: LanguageModel, max_new_tokens: int, max_context: int | None = None) -> int | None:
     """Tokens a prompt may use: the context minus room for the answer (decoder-only), or the
     whole encoder context (encoder-decoder). None when the context length is unknown (API
     models without --max-context: the server is left to judge)."""
-    ctx = max_context or getattr(backend, "max_context", None)
+    ctx = max_context or backend.max_context
     if not ctx:
         return None
-    if getattr(backend, "is_encoder_decoder", False):
+    if backend.is_encoder_decoder:
         return int(ctx)
     return max(int(ctx) - max_new_tokens, 1)
 
 
-def generate_predictions(backend: Any, prompts: Sequence[Prompt], log: PredictionLog, *, max_new_tokens: int,
+def generate_predictions(backend: LanguageModel, prompts: Sequence[Prompt], log: PredictionLog, *, max_new_tokens: int,
                          stop: Sequence[str] = (), chunk_size: int | None = None,
                          progress: bool = True) -> GenerationStats:
     """Predict every prompt whose id is not in `log` yet; append results chunk by chunk.
@@ -82,9 +81,7 @@ def generate_predictions(backend: Any, prompts: Sequence[Prompt], log: Predictio
         counter = token_counter_for(backend)
         lengths = {p.id: counter.count(p.text) for p in pending}
         pending.sort(key=lambda p: (p.task, -lengths[p.id]))
-        chunk_size = chunk_size or max(int(getattr(backend, "batch_size", 8)) * 4, 1)
-    else:
-        chunk_size = chunk_size or max(int(getattr(backend, "concurrency", 16)) * 4, 1)
+    chunk_size = chunk_size or max(backend.concurrency * 4, 1)
     params = SamplingParams(max_tokens=max_new_tokens, temperature=0.0, top_p=1.0, stop=tuple(stop))
     bar = tqdm(total=len(pending), desc="superni predict", unit="inst", disable=not progress)
     t0 = time.perf_counter()

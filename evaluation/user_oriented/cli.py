@@ -76,12 +76,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="K repeated samples per judge model, to measure its self-agreement (default: 1)")
     p.add_argument("--out", required=True, help="ratings JSONL (appended to; rerun to resume)")
     p.add_argument("--summary", default=None, help="agreement/length-bias summary (default: judge_summary.json beside --out)")
-    p.add_argument("--judge-max-tokens", type=_positive, default=512, help="judge reply length limit (default: 512)")
-    p.add_argument("--judge-temperature", type=float, default=0.0, help="judge temperature (default: 0)")
-    p.add_argument("--verdict-retries", type=int, default=2,
-                   help="re-asks when a reply has no valid [[A]]-[[D]] verdict, before recording it unrated (default: 2)")
-    p.add_argument("--max-response-chars", type=int, default=8000,
-                   help="longer responses are cut (with a note) before judging (default: 8000)")
+    p.add_argument("--judge-config", default="default", metavar="NAME|FILE",
+                   help="the judge spec: a packaged one (default, verdict-only) or a YAML file; "
+                        "the flags below override its settings (default: default)")
+    p.add_argument("--judge-max-tokens", type=_positive, default=None, help="judge reply length limit (default: the spec's)")
+    p.add_argument("--judge-temperature", type=float, default=None, help="judge temperature (default: the spec's)")
+    p.add_argument("--verdict-retries", type=int, default=None,
+                   help="re-asks when a reply has no valid verdict, before recording it unrated (default: the spec's)")
+    p.add_argument("--max-response-chars", type=int, default=None,
+                   help="longer responses are cut (with a note) before judging (default: the spec's)")
     p.add_argument("--limit", type=_positive, default=None, help="only the first N tasks of each model")
     _add_task_arguments(p)
     p.set_defaults(func=cmd_judge)
@@ -191,7 +194,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
     from . import predictions as P
     from . import ratings as R
-    from .judge import Judge, judge_items, judge_prompt_template
+    from .judge import Judge, judge_items
+    from .judge_spec import load_judge_spec
     from .manifest import backend_usage, write_manifest
     from .report import judge_summary
     from .stats import json_safe
@@ -199,8 +203,10 @@ def cmd_judge(args: argparse.Namespace) -> int:
     tasks, tasks_path = _tasks(args)
     by_id = {t.id: t for t in tasks}
     preds = _limit_predictions(P.load_many(args.predictions, tasks), tasks, args.limit)
-    if args.verdict_retries < 0:
+    if args.verdict_retries is not None and args.verdict_retries < 0:
         raise InputError("must be 0 or more", field="--verdict-retries")
+    spec = load_judge_spec(args.judge_config)
+    retries = spec.verdict_retries if args.verdict_retries is None else args.verdict_retries
     out = Path(args.out)
     existing: list = []
     if out.exists():
@@ -222,7 +228,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
                 judges.append(Judge(rater=rater, model_name=m, lm=lm, sample=k + 1, use_chat=config.api != "completions",
                                     seed=k + 1 if args.judges > 1 else None))
         todo = sum(1 for p in preds for j in judges if (p.id, p.model, j.rater) not in done)
-        params = _sampling(args.judge_max_tokens, args.judge_temperature)
+        params = spec.params(max_tokens=args.judge_max_tokens, temperature=args.judge_temperature)
         new: list = []
         with JsonlAppender(out) as log, _progress_bar(todo, "judging") as bar:
             def keep(rating):
@@ -230,14 +236,14 @@ def cmd_judge(args: argparse.Namespace) -> int:
                 new.append(rating)
 
             stats = judge_items([(p, by_id[p.id]) for p in preds], judges, on_rating=keep, params=params,
-                                verdict_retries=args.verdict_retries, max_response_chars=args.max_response_chars,
+                                spec=spec, verdict_retries=retries, max_response_chars=args.max_response_chars,
                                 skip=done, progress=bar.update)
         raters = {r for m in models for r in _rater_names(m, args.judges)}
         items = {(p.id, p.model) for p in preds}
         mine = [r for r in [*existing, *new] if r.rater in raters and r.item in items]
         usage = {m: backend_usage(lm) for m, _, lm in backends}
         summary = judge_summary(mine, preds, extra={
-            "judge_prompt_version": judge_prompt_template()["version"],
+            "judge_prompt_version": spec.version, "judge_spec": spec.public_dict(),
             "run": {"requests": stats.requests, "retried_for_verdict": stats.retried, "rated": stats.rated,
                     "unrated": stats.unrated, "backend_errors": stats.backend_errors, "skipped_done": len(done)},
             "usage": usage,
@@ -249,7 +255,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         write_manifest(out, {
             "kind": "user-oriented-judge-ratings", "judges": [j.rater for j in judges],
             "backends": {m: c.public_dict() for m, c, _ in backends}, "params": dataclasses.asdict(params),
-            "verdict_retries": args.verdict_retries, "judge_prompt_version": judge_prompt_template()["version"],
+            "verdict_retries": retries, "judge_prompt_version": spec.version, "judge_spec": spec.public_dict(),
             "predictions": [str(p) for p in args.predictions], "tasks_file": str(tasks_path),
             "counts": summary["run"], "usage": usage,
         })

@@ -8,57 +8,36 @@ hide exactly the failures an agreement study is meant to expose.
 """
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from importlib import resources
 
 from selfinstruct.generation.lm.base import LanguageModel, LMRequest, SamplingParams
 
+from .judge_spec import JudgeSpec, load_judge_spec, packaged_data, parse_bracket_verdict
 from .predictions import Prediction
 from .ratings import Rating
 from .tasks import UserTask
 
-_VERDICT_AT_END = re.compile(r"\[\[([ABCD])\]\]\s*\Z")
-_ANY_BRACKETS = re.compile(r"\[\[.*?\]\]", re.S)
-
-
-@lru_cache(maxsize=None)
-def _data(name: str) -> dict:
-    text = resources.files("selfinstruct.evaluation.user_oriented.data").joinpath(name).read_text("utf-8")
-    return json.loads(text)
+parse_verdict = parse_bracket_verdict  # the default judge's reading of a reply
 
 
 def rubric() -> dict[str, str]:
-    return dict(_data("rubric.json")["grades"])
+    """The paper's A-D scale, as the human rating sheet shows it."""
+    return dict(packaged_data("rubric.json")["grades"])
 
 
-def judge_prompt_template() -> dict:
-    return dict(_data("judge_prompt.json"))
-
-
-def parse_verdict(text: str) -> tuple[str | None, str]:
-    """(grade, explanation). The grade is None unless the reply ends with one of [[A]]..[[D]]
-    and contains no other double-bracketed text."""
-    stripped = (text or "").strip()
-    match = _VERDICT_AT_END.search(stripped)
-    if match is None or len(_ANY_BRACKETS.findall(stripped)) != 1:
-        return None, stripped
-    return match.group(1), stripped[: match.start()].strip()
-
-
-def render_messages(task: UserTask, response: str, *, max_response_chars: int | None = 8000) -> list[dict]:
+def render_messages(task: UserTask, response: str, *, spec: JudgeSpec | None = None,
+                    max_response_chars: int | None = None) -> list[dict]:
     """The judge conversation for one item: system message and the graded item."""
-    tpl = judge_prompt_template()
+    spec = spec or load_judge_spec()
+    tpl = spec.prompt
+    limit = spec.max_response_chars if max_response_chars is None else max_response_chars
     shown = response.strip()
     if not shown:
         shown = tpl["empty_response"]
-    elif max_response_chars is not None and len(shown) > max_response_chars:
-        omitted = len(shown) - max_response_chars
-        shown = shown[:max_response_chars] + tpl["truncated"].format(omitted=omitted)
-    scale = "\n".join(f"{g}: {text}" for g, text in rubric().items())
+    elif limit is not None and len(shown) > limit:
+        shown = shown[:limit] + tpl["truncated"].format(omitted=len(shown) - limit)
+    scale = "\n".join(f"{g}: {text}" for g, text in spec.rubric.items())
     user = tpl["user"].format(rubric=scale, instruction=task.instruction, input=task.input or tpl["no_input"],
                               reference=task.output, response=shown)
     return [{"role": "system", "content": tpl["system"]}, {"role": "user", "content": user}]
@@ -107,8 +86,9 @@ def judge_items(
     *,
     on_rating: Callable[[Rating], None],
     params: SamplingParams,
-    verdict_retries: int = 2,
-    max_response_chars: int | None = 8000,
+    spec: JudgeSpec | None = None,
+    verdict_retries: int | None = None,
+    max_response_chars: int | None = None,
     skip: set[tuple[str, str, str]] = frozenset(),
     progress: Callable[[int], None] | None = None,
 ) -> JudgeStats:
@@ -119,14 +99,16 @@ def judge_items(
     request the backend could not complete (network, server errors after the backend's own
     retries) is not recorded, so rerunning the command picks it up.
     """
+    spec = spec or load_judge_spec()
+    retries = spec.verdict_retries if verdict_retries is None else verdict_retries
     stats = JudgeStats()
-    reminder = judge_prompt_template()["reminder"]
+    reminder = spec.prompt["reminder"]
     pending = [
-        _Pending(pred, task, judge, render_messages(task, pred.response, max_response_chars=max_response_chars))
+        _Pending(pred, task, judge, render_messages(task, pred.response, spec=spec, max_response_chars=max_response_chars))
         for pred, task in items for judge in judges
         if (pred.id, pred.model, judge.rater) not in skip
     ]
-    for attempt in range(verdict_retries + 1):
+    for attempt in range(retries + 1):
         if not pending:
             break
         if attempt:
@@ -152,8 +134,8 @@ def judge_items(
                         progress(1)
                     continue
                 p.replies.append(result.text)
-                grade, explanation = parse_verdict(result.text)
-                last_try = attempt == verdict_retries
+                grade, explanation = spec.parse(result.text)
+                last_try = attempt == retries
                 if grade is None and not last_try:
                     p.messages = [*p.messages, {"role": "assistant", "content": result.text},
                                   {"role": "user", "content": reminder}]
@@ -166,7 +148,7 @@ def judge_items(
                 on_rating(Rating(
                     id=p.prediction.id, model=p.prediction.model, rater=judge.rater, rating=grade,
                     explanation=explanation if grade is not None else None, raw=result.text,
-                    extra={"judge_model": judge.model_name, "sample": judge.sample, "attempts": len(p.replies),
+                    extra={"judge_model": judge.model_name, "judge_spec": spec.version, "sample": judge.sample, "attempts": len(p.replies),
                            "response_chars": len(p.prediction.response)},
                 ))
                 if progress:

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from selfinstruct.generation.jsonl import write_json
+from selfinstruct.generation.lm.base import LanguageModel
 from selfinstruct.generation.provenance import software_versions as core_software_versions
 
 
@@ -21,13 +22,9 @@ def manifest_path(out: str | Path) -> Path:
     return out.with_name(f"{stem}.manifest.json")
 
 
-def backend_usage(lm: object) -> dict:
-    usage = getattr(lm, "usage", None)
-    return {
-        "prompt_tokens": getattr(usage, "prompt_tokens", 0),
-        "completion_tokens": getattr(usage, "completion_tokens", 0),
-        "cost_usd": float(getattr(lm, "cost_usd", 0.0) or 0.0),
-    }
+def backend_usage(lm: LanguageModel) -> dict:
+    return {"prompt_tokens": lm.usage.prompt_tokens, "completion_tokens": lm.usage.completion_tokens,
+            "cost_usd": float(lm.cost_usd)}
 
 
 def write_manifest(out: str | Path, body: dict) -> Path:

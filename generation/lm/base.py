@@ -8,7 +8,8 @@ and never aborts the batch.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -98,19 +99,58 @@ class LMResult:
 ProgressCallback = Callable[[int], None]  # called with the number of requests just finished
 
 
+class BackendInfo:
+    """What a backend tells its callers besides results, with the values a backend that has
+    nothing to say about them reports. Every backend inherits these defaults, so a caller reads
+    `lm.cost_usd` or `lm.tokenizer` directly and never probes with getattr."""
+
+    name: str = ""
+    usage: Usage
+    cost_usd: float = 0.0  # spent so far, at the backend's own prices
+    max_context: int | None = None  # tokens of context, None when the server keeps it to itself
+    tokenizer: Any = None  # the model's own tokenizer, local backends only
+    is_encoder_decoder: bool = False
+    concurrency: int = 1  # requests worth handing over in one generate() call
+    concurrent_generate: bool = False  # generate() may be called from several threads at once
+    prompts_per_request: int = 1  # completion prompts packed into one request
+    in_flight: int | None = None  # requests awaiting an answer, when the backend can tell
+    last_error: str | None = None  # the newest failure, for a live status line
+    stats: Mapping[str, int]  # counters: requests, ok, failed, retries, "error:<kind>", ...
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.stats = Counter()
+
+    def cost_of(self, usage: Usage) -> float:
+        """What one result's tokens cost: free unless the backend has prices."""
+        return 0.0
+
+
 @runtime_checkable
 class LanguageModel(Protocol):
-    """A backend. `name` identifies the model in manifests and file names.
-
-    A backend may also set `concurrent_generate = True` when `generate` may be called from
-    several threads at once (callers then overlap batches; otherwise they take turns)."""
+    """A backend. `name` identifies the model in manifests and file names; the attributes are
+    those of `BackendInfo`, which every backend here inherits."""
 
     name: str
+    usage: Usage
+    cost_usd: float
+    max_context: int | None
+    tokenizer: Any
+    is_encoder_decoder: bool
+    concurrency: int
+    concurrent_generate: bool
+    prompts_per_request: int
+    in_flight: int | None
+    last_error: str | None
+    stats: Mapping[str, int]
 
     def generate(
         self, requests: Sequence[LMRequest], progress: ProgressCallback | None = None
     ) -> list[LMResult]:
         """Run every request; return one result per request, in order."""
+        ...
+
+    def cost_of(self, usage: Usage) -> float:
         ...
 
     def close(self) -> None:

@@ -147,7 +147,7 @@ def run_complete(args: argparse.Namespace) -> int:
         else:
             _print_text(record)
     usage = lm.usage
-    cost = float(getattr(lm, "cost_usd", 0.0))
+    cost = lm.cost_usd
     failed = sum(1 for r in results if not r.ok)
     summary = (f"{len(results)} prompts, {failed} failed | tokens: prompt {usage.prompt_tokens}, "
                f"completion {usage.completion_tokens} | cost ${cost:.6f} | {gen_s:.1f}s"

@@ -52,7 +52,9 @@ def _retry_delays_from_env() -> dict:
     return out
 
 
-def make_backend(config: BackendConfig) -> LanguageModel:
+def make_backend(config: BackendConfig, *, prompts_per_request: int = 1) -> LanguageModel:
+    """The backend `config` names. `prompts_per_request` packs completion prompts into one HTTP
+    request where the backend can (a run's setting, not a connection's, so not in the config)."""
     kind = resolve_backend_kind(config)
     if kind == "openai":
         from .openai_backend import OpenAICompatibleBackend
@@ -69,7 +71,7 @@ def make_backend(config: BackendConfig) -> LanguageModel:
                 timeout=config.timeout,
                 max_retries=config.max_retries,
                 price_table=config.price_table,
-                prompts_per_request=getattr(config, "prompts_per_request", 1) or 1,
+                prompts_per_request=prompts_per_request,
                 **_retry_delays_from_env(),
             )
         except ValueError as exc:

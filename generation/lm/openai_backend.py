@@ -35,7 +35,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..jsonl import loads
-from .base import LMRequest, LMResult, ProgressCallback, SamplingParams, Usage
+from .base import BackendInfo, LMRequest, LMResult, ProgressCallback, SamplingParams, Usage
 from .pricing import PriceTable, load_price_table
 from .ratelimit import RateLimiter, estimate_tokens
 from .openai_wire import (classify_error, httpx_module, parse_response,
@@ -69,7 +69,7 @@ class _Secret:
     __str__ = __repr__
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(BackendInfo):
     # generate() from several threads shares one event loop and one bound on requests in flight
     concurrent_generate = True
 
@@ -136,6 +136,9 @@ class OpenAICompatibleBackend:
     @property
     def cost_usd(self) -> float:
         return self.price_table.cost(self.model, self.usage)
+
+    def cost_of(self, usage: Usage) -> float:
+        return self.price_table.cost(self.model, usage)
 
     @property
     def priced(self) -> bool:

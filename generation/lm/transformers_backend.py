@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import Choice, LMRequest, LMResult, ProgressCallback, SamplingParams, Usage
+from .base import BackendInfo, Choice, LMRequest, LMResult, ProgressCallback, SamplingParams, Usage
 from .decode import Decoded, Decoder, DecodeRow, Penalties, order_for_sharing
 
 log = logging.getLogger("selfinstruct.lm.transformers")
@@ -89,7 +89,7 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     return (text, False) if cut < 0 else (text[:cut], True)
 
 
-class TransformersBackend:
+class TransformersBackend(BackendInfo):
     def __init__(
         self,
         model_name_or_path: str | Path,
@@ -115,7 +115,6 @@ class TransformersBackend:
                 log.info("using %d torch thread(s) for CPU generation", threads)
                 torch.set_num_threads(threads)
         self.usage = Usage()
-        self.cost_usd = 0.0
         self.stats: dict[str, int] = defaultdict(int)
         source = str(model_name_or_path)
         kw: dict[str, Any] = {}
@@ -160,6 +159,11 @@ class TransformersBackend:
 
     def __repr__(self) -> str:
         return f"TransformersBackend({self.name!r}, device={self.device!r}, batch_size={self.batch_size})"
+
+    @property
+    def concurrency(self) -> int:
+        """Rows decoded together: what a caller should hand over at once."""
+        return self.batch_size
 
     def close(self) -> None:
         """Nothing to release eagerly; the model goes with the object."""

@@ -130,9 +130,7 @@ class Driver:
         if self.lm is None:
             from ..lm.factory import make_backend
 
-            self.lm = make_backend(self.config)
-            if self.settings.prompts_per_request > 1 and hasattr(self.lm, "prompts_per_request"):
-                self.lm.prompts_per_request = self.settings.prompts_per_request
+            self.lm = make_backend(self.config, prompts_per_request=self.settings.prompts_per_request)
             self._own_lm = True
         return self.lm
 
@@ -153,14 +151,9 @@ class Driver:
 
     def _generate_once(self, requests: list) -> tuple[list[LMResult], list[float]]:
         lm = self._model()
-        cost_before = float(getattr(lm, "cost_usd", 0.0) or 0.0)
         with progress.ticking(self._bar, lambda: progress.backend_status(lm)):
             results = lm.generate(requests)
-        table, model = getattr(lm, "price_table", None), getattr(lm, "model", None)
-        if table is not None and model is not None:
-            return results, [table.cost(model, r.usage) for r in results]
-        share = (float(getattr(lm, "cost_usd", 0.0) or 0.0) - cost_before) / max(1, len(results))
-        return results, [share] * len(results)
+        return results, [lm.cost_of(r.usage) for r in results]
 
     def _log(self, step: str, requests: list, meta: list, results: list, costs: list) -> list[dict]:
         """Append a batch's records to the log (one write, prompt order) and index them. A
@@ -211,7 +204,7 @@ class Driver:
             # setting, not by this choice, so skipping the overlap changes only the timing.
             following = None
             if self.settings.overlap_rounds and self._worth_overlapping():
-                together = getattr(self.lm, "concurrent_generate", False)  # else it waits its turn
+                together = self.lm.concurrent_generate  # else it waits its turn
                 following = self._open_round(inflight.r + 1, live, after=None if together else inflight)
             kept_before = len(state.kept)
             recs = inflight.collect(self._log)

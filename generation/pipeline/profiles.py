@@ -8,16 +8,13 @@ rule, never on a profile's name, so a new profile is a new file.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from ..errors import InputError
 from ..lm.base import SamplingParams
+from ..specfile import overlay, read_packaged_yaml
 
 _PACKAGE = "selfinstruct.generation.pipeline"
 STEP_NAMES = ("bootstrap", "classify", "instances", "finetune")
@@ -72,21 +69,6 @@ class Profile:
         return self.specs["bootstrap"].options["parser_options"]["split_pattern"]
 
 
-def _read_yaml(*parts: str) -> dict[str, Any]:
-    text = resources.files(_PACKAGE).joinpath(*parts).read_text("utf-8")
-    return yaml.safe_load(text) or {}
-
-
-def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def _step_spec(data: dict[str, Any]) -> StepSpec:
     rest = {k: v for k, v in data.items() if k not in ("step", "template", "parser", "sampling", "stop")}
     return StepSpec(step=data["step"], template=data.get("template"), parser=data.get("parser"),
@@ -99,12 +81,12 @@ _RULES = tuple(f.name for f in fields(Profile) if f.name not in ("name", "specs"
 @lru_cache(maxsize=None)
 def get_profile(name: str) -> Profile:
     try:
-        data = _read_yaml("profiles", f"{name}.yaml")
+        data = read_packaged_yaml(_PACKAGE, "profiles", f"{name}.yaml")
     except FileNotFoundError:
         raise InputError(f"unknown profile {name!r} (choose from {', '.join(PROFILE_NAMES)})",
                          field="--profile") from None
     overlays = data.get("steps") or {}
-    specs = {s: _step_spec(_merge(_read_yaml("specs", f"{s}.yaml"), overlays.get(s) or {})) for s in STEP_NAMES}
+    specs = {s: _step_spec(overlay(read_packaged_yaml(_PACKAGE, "specs", f"{s}.yaml"), overlays.get(s) or {})) for s in STEP_NAMES}
     rules = data["rules"]
     return Profile(name=data["name"], specs=specs, **{r: rules[r] for r in _RULES})
 

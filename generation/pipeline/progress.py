@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..lm.base import LanguageModel
+
 
 def open_bar(step: str, total: int | None, enabled: bool) -> Any:
     if not enabled:
@@ -31,18 +33,16 @@ def close_bar(bar: Any) -> None:
         bar.close()
 
 
-def backend_status(lm: Any) -> dict[str, Any]:
+def backend_status(lm: LanguageModel) -> dict[str, Any]:
     """What a waiting user wants to see: requests in flight, retried, timed out, the last error."""
-    stats = getattr(lm, "stats", None) or {}
     out: dict[str, Any] = {}
-    if getattr(lm, "in_flight", None) is not None:
+    if lm.in_flight is not None:
         out["in_flight"] = lm.in_flight
     for key, name in (("retries", "retried"), ("error:timeout", "timed_out")):
-        if stats.get(key):
-            out[name] = stats[key]
-    last = getattr(lm, "last_error", None)
-    if last:
-        out["last_error"] = last[:60]
+        if lm.stats.get(key):
+            out[name] = lm.stats[key]
+    if lm.last_error:
+        out["last_error"] = lm.last_error[:60]
     return out
 
 

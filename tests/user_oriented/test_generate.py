@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from selfinstruct.generation.lm.base import BackendInfo
 from selfinstruct.evaluation.user_oriented.prompts import build_prompt
 from selfinstruct.generation.cli import main
 from selfinstruct.generation.jsonl import read_jsonl
@@ -65,10 +66,11 @@ def test_failed_requests_are_not_written_and_retried_on_rerun(tmp_path, user_ori
         assert sorted(r["id"] for r in read_jsonl(out)) == sorted(t.id for t in uo_tasks[:3])
 
 
-class _Shared:
+class _Shared(BackendInfo):
     """The session's embedded model, handed to the CLI without letting it close the model."""
 
     def __init__(self, lm):
+        super().__init__()
         self.lm, self.name = lm, lm.name
 
     def generate(self, requests, progress=None):
