@@ -156,13 +156,15 @@ class Decoder:
         # special layers keep their own bookkeeping, so for them a batch runs until it empties.
         self.can_join = self._can_join(self._new_cache())
         self.keep_last_only = _accepts(model, "logits_to_keep")
+        # newer transformers name the cache argument `cache` and warn on the old name
+        self.cache_arg = "cache" if _accepts(model, "cache") else "past_key_values"
         self.device = next(model.parameters()).device
         self.stats = {"prefill_tokens": 0, "shared_tokens_saved": 0, "decode_steps": 0, "admissions": 0, "joins": 0}
 
     # -- model calls -----------------------------------------------------------------------
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, positions: torch.Tensor | None,
                  cache: Any) -> torch.Tensor:
-        kw: dict[str, Any] = {"input_ids": ids, "past_key_values": cache, "use_cache": True}
+        kw: dict[str, Any] = {"input_ids": ids, self.cache_arg: cache, "use_cache": True}
         if mask is not None:
             kw["attention_mask"] = mask
         if positions is not None:
