@@ -1,4 +1,5 @@
-"""Self-Instruct data as a Hugging Face `datasets` builder.
+"""Generated instruction data (Self-Instruct, Unnatural Instructions and Evol-Instruct runs) as a
+Hugging Face `datasets` builder.
 
 `datasets` 4+ no longer runs loading scripts, so this builder is imported and used directly;
 what goes to the Hub is Parquet plus a README with YAML configs (`selfinstruct dataset build`).
@@ -7,10 +8,11 @@ One line for users::
     import selfinstruct_dataset
     dd = selfinstruct_dataset.load("instances", data_dir="runs/my-run")          # a DatasetDict
     dd = selfinstruct_dataset.load("instances", data_dir="runs/my-run", validation_size=0.05)
+    pp = selfinstruct_dataset.load("paraphrases", data_dir="runs/my-unnatural-run")
     he = selfinstruct_dataset.load("upstream_human_eval")                      # the paper's 252 tasks
 
 Configs and their schemas live in `selfinstruct.generation.publish.schema`; the run-directory
-readers in `selfinstruct.generation.publish.records`.
+readers in `selfinstruct.generation.publish.records`; the split rule in `...publish.splits`.
 """
 from __future__ import annotations
 
@@ -22,21 +24,11 @@ import datasets
 
 from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.jsonl import iter_jsonl
-from selfinstruct.generation.publish import records
+from selfinstruct.generation.publish import records, splits
+from selfinstruct.generation.publish.methods import SELF_INSTRUCT, Method, method_of
 from selfinstruct.generation.publish.schema import CONFIGS, UPSTREAM_BASE_URL, UPSTREAM_BASE_URL_ENV, features
+from selfinstruct.generation.rundir import RunPaths, read_manifest
 
-_CITATION = """\
-@inproceedings{wang2023selfinstruct,
-  title     = {Self-Instruct: Aligning Language Models with Self-Generated Instructions},
-  author    = {Wang, Yizhong and Kordi, Yeganeh and Mishra, Swaroop and Liu, Alisa and Smith, Noah A.
-               and Khashabi, Daniel and Hajishirzi, Hannaneh},
-  booktitle = {Proceedings of the 61st Annual Meeting of the Association for Computational Linguistics},
-  year      = {2023},
-  eprint    = {2212.10560},
-  archivePrefix = {arXiv},
-  url       = {https://arxiv.org/abs/2212.10560}
-}
-"""
 _HOMEPAGE = "https://github.com/yizhongw/self-instruct"
 _LICENSE = "apache-2.0"
 
@@ -96,8 +88,16 @@ class SelfInstruct(datasets.GeneratorBasedBuilder):
             features=features(self.config.name),
             homepage=_HOMEPAGE,
             license=_LICENSE,
-            citation=_CITATION,
+            citation=self._method().citation,
         )
+
+    def _method(self) -> Method:
+        """The method that made a run config's data, so `info.citation` credits its paper; the
+        seed and upstream configs are Self-Instruct's."""
+        if CONFIGS[self.config.name].source != "run" or not self.config.data_dir:
+            return SELF_INSTRUCT
+        path = RunPaths(Path(self.config.data_dir)).manifest
+        return method_of(read_manifest(path), path) if path.is_file() else SELF_INSTRUCT
 
     # ------------------------------------------------------------------ splits
 
@@ -158,13 +158,15 @@ class SelfInstruct(datasets.GeneratorBasedBuilder):
             rows = records.read_seed_tasks(Path(path))
         else:
             rows = records.RUN_READERS[spec.name](Path(path))
-        matcher = None
+        matcher, groups = None, None
         if split is not None and spec.name in ("finetuning", "messages"):
-            matcher = records.InstructionMatcher(records.known_instructions(Path(path)))
+            matcher = splits.InstructionMatcher(records.known_instructions(Path(path)))
+        if split is not None and spec.source == "run":
+            groups = records.split_groups(Path(path))
         for key, row in enumerate(rows):
             if split is not None:
-                text = records.split_key(spec.name, row, matcher)
-                if records.split_of(text, self.config.validation_size) != split:
+                text = splits.split_key(spec.name, row, matcher, groups)
+                if splits.split_of(text, self.config.validation_size) != split:
                     continue
             yield key, row
 

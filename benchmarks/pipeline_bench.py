@@ -95,12 +95,12 @@ def engine_run(base_url: str, seed_tasks, num: int, concurrency: int, per_reques
     settings = GenerateSettings(num_instructions=num, concurrency=concurrency, seed_tasks=str(SEEDS),
                                 prompts_per_request=per_request, overlap_rounds=overlap)
     driver = Driver(out, settings, config, seed_tasks, progress=False)
-    driver._model().start()  # the client ready before timing, as the baseline's is
+    driver.sender.model().start()  # the client ready before timing, as the baseline's is
     t0 = time.perf_counter()
     driver.run(("bootstrap",))
     secs = time.perf_counter() - t0
-    http = driver.lm.stats["http_requests"]
-    driver.lm.close()
+    http = driver.sender.lm.stats["http_requests"]
+    driver.sender.lm.close()
     return len(driver.state.kept), secs, driver.state.log.stats["bootstrap"].requests, http
 
 

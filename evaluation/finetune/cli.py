@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from selfinstruct.generation.lm.config import EMBEDDED_MODEL
+from selfinstruct.generation.lock import holding
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--logging-steps", type=int, default=10, help="log the loss every N steps (default: 10)")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoint-N/ after finishing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_finetune)
+    p.set_defaults(func=holding(_finetune, kind="folder"))
 
 
 def settings_from_args(args: argparse.Namespace):

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from selfinstruct.generation.lock import holding
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from selfinstruct.generation.lm.config import add_model_arguments
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="context length to fit prompts into (default: the local model's; API models: no fitting)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_arguments(run)
-    run.set_defaults(func=_run)
+    run.set_defaults(func=holding(_run, kind="rundir"))
 
     score = cmds.add_parser("score", help="score a predictions file against official references")
     score.add_argument("--predictions", type=Path, required=True, help="JSONL with id, prediction")
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     score.add_argument("--out", type=Path, default=None, help="write metrics JSON here")
     score.add_argument("--xlingual", action="store_true", help="use the cross-lingual track's GPT-2 tokenizer for every instance")
     score.add_argument("--xlingual-tokenizer", default="gpt2", help="local folder or Hub id of the gpt2 tokenizer")
-    score.set_defaults(func=_score)
+    score.set_defaults(func=holding(_score))
 
     dl = cmds.add_parser("download", help="download the test tasks into the cache (resumable)")
     dl.add_argument("--cache-dir", type=Path, default=None, help="default: ~/.cache/selfinstruct/superni/natural-instructions")

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from selfinstruct.generation.errors import InputError
+from selfinstruct.generation.lock import holding
+from selfinstruct.generation.progress import request_bar
 
 
 def _add_task_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,12 +36,6 @@ def _positive(value: str) -> int:
     return n
 
 
-def _progress_bar(total: int, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="req", file=sys.stderr, disable=None)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     from selfinstruct.generation.lm.config import add_model_arguments
 
@@ -62,8 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=_positive, default=None, help="only the first N tasks (quick runs)")
     p.add_argument("--chunk-size", type=_positive, default=32, help="requests per saved chunk (default: 32)")
     p.add_argument("--model-name", default=None, help="name recorded in the `model` field (default: --model)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_task_arguments(p)
-    p.set_defaults(func=cmd_generate)
+    p.set_defaults(func=holding(cmd_generate))
 
     p = cmds.add_parser("judge", help="rate responses A-D with an LLM judge")
     p.add_argument("--predictions", nargs="+", required=True, help="predictions files (ours or upstream's)")
@@ -86,8 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-response-chars", type=int, default=None,
                    help="longer responses are cut (with a note) before judging (default: the spec's)")
     p.add_argument("--limit", type=_positive, default=None, help="only the first N tasks of each model")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_task_arguments(p)
-    p.set_defaults(func=cmd_judge)
+    p.set_defaults(func=holding(cmd_judge))
 
     p = cmds.add_parser("sheet", help="a self-contained HTML sheet for human raters")
     p.add_argument("--predictions", nargs="+", required=True, help="predictions files (ours or upstream's)")
@@ -98,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default=None, help="page title")
     p.add_argument("--limit", type=_positive, default=None, help="only the first N tasks of each model")
     _add_task_arguments(p)
-    p.set_defaults(func=cmd_sheet)
+    p.set_defaults(func=holding(cmd_sheet))
 
     p = cmds.add_parser("import-ratings", help="merge rating-sheet exports into a ratings JSONL")
     p.add_argument("exports", nargs="+", metavar="FILE", help="JSON exported from the sheet")
@@ -108,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replace", action="store_true",
                    help="replace this rater's earlier ratings of the same items instead of refusing duplicates")
     _add_task_arguments(p)
-    p.set_defaults(func=cmd_import)
+    p.set_defaults(func=holding(cmd_import))
 
     p = cmds.add_parser("report", help="grade shares per model, figure, agreement")
     p.add_argument("--ratings", nargs="+", required=True, help="ratings JSONL files")
@@ -116,7 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raters", nargs="+", default=None, metavar="PREFIX",
                    help="only raters whose name starts with one of these (e.g. human: or llm:gpt-4o)")
     _add_task_arguments(p)
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=holding(cmd_report, kind="folder"))
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -154,9 +152,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     todo = len(tasks) - len(done_ids(out, tasks, model_name))  # validates a resumed file before loading a model
     lm = make_backend(config)
     try:
-        with _progress_bar(todo, f"responses ({model_name})") as bar:
+        with request_bar(todo, f"responses ({model_name})", [lm], enabled=not args.no_progress) as advance:
             stats = generate_predictions(lm, tasks, out, model=model_name, params=params,
-                                         chunk_size=args.chunk_size, progress=bar.update)
+                                         chunk_size=args.chunk_size, progress=advance)
         write_manifest(out, {
             "kind": "user-oriented-predictions", "model": model_name, "backend": config.public_dict(),
             "params": dataclasses.asdict(params), "tasks_file": str(tasks_path), "tasks_sha256": file_sha256(tasks_path),
@@ -230,19 +228,20 @@ def cmd_judge(args: argparse.Namespace) -> int:
         todo = sum(1 for p in preds for j in judges if (p.id, p.model, j.rater) not in done)
         params = spec.params(max_tokens=args.judge_max_tokens, temperature=args.judge_temperature)
         new: list = []
-        with JsonlAppender(out) as log, _progress_bar(todo, "judging") as bar:
+        with JsonlAppender(out) as log, request_bar(todo, "judging", [lm for _, _, lm in backends],
+                                                    enabled=not args.no_progress) as advance:
             def keep(rating):
                 log.write(rating.to_json())
                 new.append(rating)
 
             stats = judge_items([(p, by_id[p.id]) for p in preds], judges, on_rating=keep, params=params,
                                 spec=spec, verdict_retries=retries, max_response_chars=args.max_response_chars,
-                                skip=done, progress=bar.update)
-        raters = {r for m in models for r in _rater_names(m, args.judges)}
-        items = {(p.id, p.model) for p in preds}
-        mine = [r for r in [*existing, *new] if r.rater in raters and r.item in items]
+                                skip=done, progress=advance)
+        # Every rating in --out, earlier runs' judges included, so a second run adds to the
+        # summary instead of replacing it (length bias: the items of the predictions read here).
+        everything = [*existing, *new]
         usage = {m: backend_usage(lm) for m, _, lm in backends}
-        summary = judge_summary(mine, preds, extra={
+        summary = judge_summary(everything, preds, extra={
             "judge_prompt_version": spec.version, "judge_spec": spec.public_dict(),
             "run": {"requests": stats.requests, "retried_for_verdict": stats.retried, "rated": stats.rated,
                     "unrated": stats.unrated, "backend_errors": stats.backend_errors, "skipped_done": len(done)},

@@ -69,6 +69,15 @@ class _Secret:
     __str__ = __repr__
 
 
+async def _cancel_others() -> None:
+    """Requests still out when the backend closes (Ctrl-C mid-batch) are cancelled and awaited,
+    so the loop stops with no pending task (asyncio would dump each one at exit)."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class OpenAICompatibleBackend(BackendInfo):
     # generate() from several threads shares one event loop and one bound on requests in flight
     concurrent_generate = True
@@ -195,6 +204,7 @@ class OpenAICompatibleBackend(BackendInfo):
             return
         loop, self._loop = self._loop, None
         try:
+            asyncio.run_coroutine_threadsafe(_cancel_others(), loop).result(timeout=10)
             for client in self._clients:
                 asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=10)
         except Exception:  # closing is best effort

@@ -13,6 +13,8 @@ from pathlib import Path
 from ..errors import InputError, RunStopped
 from ..lock import DirectoryLock
 from ..lm.config import DEFAULT_BATCH_SIZE, BackendConfig, add_model_arguments, config_from_args
+from .methods.cli import add_method_arguments, is_method_run, replay_method, run_method
+from .methods.settings import METHODS
 from .profiles import PROFILE_NAMES, STEP_NAMES, get_profile
 from .upstream_copy import default_seed_file
 
@@ -44,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("step", nargs="?", choices=STEP_NAMES, default=None,
                    help="run only this step on an existing run directory (default: all, resuming)")
     g.add_argument("--out", required=True, help="run directory (created, or resumed when it exists)")
+    g.add_argument("--method", choices=METHODS, default="self-instruct",
+                   help="self-instruct (the paper's four steps), unnatural (Unnatural Instructions) or evol "
+                        "(Evol-Instruct); see docs/methods.md (default: self-instruct)")
     g.add_argument("--num-instructions", type=int, default=None,
                    help="instructions to keep in step 1 (required for a new run)")
     g.add_argument("--seed", type=int, default=42, help="sampling seed for step 1 prompts (default 42)")
@@ -82,6 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop step 1 after N answered rounds in a row that keep no instruction (0: never; default 25)")
     g.add_argument("--force", action="store_true", help="resume even though the settings differ from the run's")
     _add_filter_arguments(g, "seed task JSONL (default: the packaged seeds)")
+    add_method_arguments(g)
     add_model_arguments(g)
     g.set_defaults(func=_generate)
 
@@ -126,6 +132,15 @@ def _generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     manifest = read_manifest(RunPaths(out).manifest)
+    if args.method != "self-instruct" or is_method_run(manifest):
+        if args.step is not None:
+            raise InputError("steps belong to --method self-instruct; run the whole method", field="step")
+        if is_method_run(manifest) and manifest.get("method") != args.method:
+            raise InputError(f"this run directory holds a --method {manifest.get('method')} run", file=out,
+                             field="--method")
+        from .settings import resolve_framing
+
+        return run_method(args, resolve_framing)
     defaults = {"num_instructions": None, "profile": "default", "seed": 42, "finetune_seed": 123, "threshold": 0.7,
                 "framing": "auto", "concurrency": 16, "classification_only": False, "include_seed_instances": True,
                 "seed_tasks": None, "max_cost": None, "max_tokens": None, "request_max_tokens": None, "prompts_per_request": None, "overlap_rounds": False,
@@ -204,6 +219,8 @@ def _replay(args: argparse.Namespace) -> int:
     src, out = Path(args.batch_dir), Path(args.out)
     records, info, manifest = source_records(src)
     check_output_dir(out, src, args.force)
+    if is_method_run(manifest):
+        return replay_method(src, out, manifest, records, args.progress)
     recorded = (manifest or {}).get("settings", {})
     seed_path = args.seed_tasks or recorded.get("seed_tasks")
     if manifest is None and args.seed_tasks is None:

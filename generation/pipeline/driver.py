@@ -20,19 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..jsonl import JsonlAppender, SharedEncoder, write_json
-from ..lm.base import LanguageModel, LMResult
+from ..jsonl import write_json
+from ..lm.base import LanguageModel
 from ..lm.config import BackendConfig
-from ..rundir import RunPaths, load_requests, now, read_manifest, settings_hash, versions
+from ..rundir import RunPaths, load_requests, read_manifest, settings_hash, versions
 from ..seeds import SeedTask
-from . import progress, shrink
+from . import progress
 from .filters import InstructionFilter
 from .health import Health
-from .log import RequestIndex, make_records
+from .log import RequestIndex
 from .manifest import build_manifest, step_counts
 from .profiles import STEP_NAMES, get_profile
 from .prompt_texts import PromptTexts
 from .rounds import Round
+from .sender import Sender
 from .settings import GenerateSettings, hashed_settings, resolve_framing
 from .state import RunState
 from .steps.bootstrap import BootstrapStep
@@ -76,7 +77,8 @@ class Driver:
         pool = [t.instruction for t in tasks]
         filt = InstructionFilter(pool, threshold=s.threshold, inclusive=profile.inclusive_threshold,
                                  index_factory=self.index_factory,
-                                 top_k_order="upstream" if profile.upstream_top_k_order else "stable")
+                                 top_k_order="upstream" if profile.upstream_top_k_order else "stable",
+                                 exact_duplicates=profile.drop_exact_duplicates)
         self.state = RunState(RequestIndex(retry_failed=profile.retry_failed_requests), filt, pool)
         self._texts: PromptTexts | None = None
         self.bootstrap = BootstrapStep(s, profile, self.framing, pool, self.prompt_texts)
@@ -91,15 +93,14 @@ class Driver:
         self.finetune_counts: dict | None = None
         self._timings_base: dict[str, float] = {}
         self._derived: DerivedInstances | None = None
-        self._log_file: JsonlAppender | None = None
         self._files = DerivedFiles()
-        self._encoder = SharedEncoder()  # a response's bytes, reused by the log and its kept rows
         self._versions = versions()
         self._rewritten = False
         self._written = {"kept": 0, "rejected": 0}
         self._instance_rejections_in_file = False
-        self._own_lm = False
-        self._bar = None  # the open step's progress bar, for the live status
+        self.sender = Sender(self.paths.requests, self.config, self.state.log, self.health,
+                             prompts_per_request=s.prompts_per_request, shrink_max_tokens=profile.shrink_max_tokens,
+                             lm=self.lm, on_stop=self._stop)
 
     def prompt_texts(self) -> PromptTexts:
         """The texts the profile's specs name, read when the first prompt is built (a replay
@@ -125,60 +126,9 @@ class Driver:
         return ((s.max_tokens is not None and log.tokens_used >= s.max_tokens)
                 or (s.max_cost is not None and log.cost_used >= s.max_cost))
 
-    # -- the model and the request log --------------------------------------------------------------
-    def _model(self) -> LanguageModel:
-        if self.lm is None:
-            from ..lm.factory import make_backend
-
-            self.lm = make_backend(self.config, prompts_per_request=self.settings.prompts_per_request)
-            self._own_lm = True
-        return self.lm
-
-    def _generate(self, requests: list) -> tuple[list[LMResult], list[float]]:
-        """The model's answers and each one's cost. Touches only the backend, so it may run on
-        the background thread of an overlapped round. Under the shrink rule a request sent again
-        with fewer tokens replaces its entry in `requests`, so the log records what was sent."""
-        results, costs = self._generate_once(requests)
-        for _ in range(shrink.RETRIES if self.profile.shrink_max_tokens else 0):
-            redo = [i for i, res in enumerate(results) if shrink.too_long(res)]
-            if not redo:
-                break
-            again = [shrink.shrunk(requests[i]) for i in redo]
-            more, more_costs = self._generate_once(again)
-            for i, req, res, cost in zip(redo, again, more, more_costs):
-                requests[i], results[i], costs[i] = req, res, costs[i] + cost
-        return results, costs
-
-    def _generate_once(self, requests: list) -> tuple[list[LMResult], list[float]]:
-        lm = self._model()
-        with progress.ticking(self._bar, lambda: progress.backend_status(lm)):
-            results = lm.generate(requests)
-        return results, [lm.cost_of(r.usage) for r in results]
-
-    def _log(self, step: str, requests: list, meta: list, results: list, costs: list) -> list[dict]:
-        """Append a batch's records to the log (one write, prompt order) and index them. A
-        failure no retry can fix is not logged (it cost nothing), so a resumed run sends that
-        request again; it stops the run."""
-        out = make_records(step, requests, meta, results, costs, now())
-        fatal = self.health.fatal(out)
-        written = out if fatal is None else [rec for rec in out if rec["response"] is not None]
-        if self._log_file is None:
-            self._log_file = JsonlAppender(self.paths.requests)
-        fragment = self._encoder.fragment
-        self._log_file.write_many([rec if rec["response"] is None else {**rec, "response": fragment(rec["response"])}
-                                   for rec in written])
-        self.state.log.add_all(written)
-        reason = fatal or self.health.after_batch(out)
-        if reason is not None:
-            self._stop("stopped_failures", reason)
-        return out
-
     def _stop(self, status: str, reason: str) -> None:
         if self.stop_reason is None:
             self.status, self.stop_reason = status, reason
-
-    def _send(self, step: str, requests: list, meta: list) -> list[dict]:
-        return self._log(step, requests, meta, *self._generate(requests))
 
     # -- step 1 ------------------------------------------------------------------------------------
     def _run_bootstrap(self, live: bool) -> None:
@@ -192,7 +142,7 @@ class Driver:
                     break
                 step.apply(state, rounds[r])
             return
-        bar = self._bar = progress.open_bar("bootstrap", self.settings.num_instructions, self.progress)
+        bar = self.sender.bar = progress.open_bar("bootstrap", self.settings.num_instructions, self.progress)
         inflight: Round | None = None
         while not step.target_reached(state):
             if inflight is None:
@@ -204,10 +154,10 @@ class Driver:
             # setting, not by this choice, so skipping the overlap changes only the timing.
             following = None
             if self.settings.overlap_rounds and self._worth_overlapping():
-                together = self.lm.concurrent_generate  # else it waits its turn
+                together = self.sender.model().concurrent_generate  # else it waits its turn
                 following = self._open_round(inflight.r + 1, live, after=None if together else inflight)
             kept_before = len(state.kept)
-            recs = inflight.collect(self._log)
+            recs = inflight.collect(self.sender.log)
             step.apply(state, recs)
             reason = self.health.after_round(any(r.get("response") is not None for r in recs),
                                              len(state.kept) > kept_before)
@@ -225,7 +175,7 @@ class Driver:
             if self.status != "running":
                 break
         if inflight is not None:  # opened but not needed (target reached): its answers are still logged
-            inflight.collect(self._log)
+            inflight.collect(self.sender.log)
         progress.close_bar(bar)
 
     def _open_round(self, r: int, live: bool, after: Round | None = None) -> Round | None:
@@ -240,8 +190,8 @@ class Driver:
             self.status = "stopped_budget"
             return None
         self._flush()
-        self._model()  # made here, on the driver's thread, never by two rounds at once
-        return Round(plan, self._generate, background=self.settings.overlap_rounds, after=after)
+        self.sender.model()  # made here, on the driver's thread, never by two rounds at once
+        return Round(plan, self.sender.generate, background=self.settings.overlap_rounds, after=after)
 
     def _worth_overlapping(self) -> bool:
         """Not when, by the yield and spend per round so far, the round in flight will probably
@@ -262,7 +212,7 @@ class Driver:
         todo = step.pending(state)
         if not live or not todo:
             return
-        bar = self._bar = progress.open_bar(step.name, len(state.kept), self.progress)
+        bar = self.sender.bar = progress.open_bar(step.name, len(state.kept), self.progress)
         if bar is not None:
             bar.update(len(state.kept) - len(todo))
         positions = state.positions()
@@ -278,7 +228,7 @@ class Driver:
             self._flush()
             chunk = todo[start:start + size]
             pairs = [step.request(state, k, positions[k.instruction]) for k in chunk]
-            self._send(step.name, [p[0] for p in pairs], [p[1] for p in pairs])
+            self.sender.send(step.name, [p[0] for p in pairs], [p[1] for p in pairs])
             self._files.append(self._step_path(step), self._step_rows(step, chunk))
             self._write_manifest()
             self._update_bar(bar, len(chunk), incremental=True)
@@ -332,7 +282,7 @@ class Driver:
     def _kept_rows(self, kept: Sequence) -> list[dict]:
         """Kept rows as written: each response's metadata encoded once, however many
         instructions were kept from it (the encoder is emptied once they are written)."""
-        fragment = self._encoder.fragment
+        fragment = self.sender.encoder.fragment
         return [k.to_row(fragment(k.metadata, ("response",))) if k.metadata else k.to_row() for k in kept]
 
     def _flush(self) -> None:
@@ -343,7 +293,7 @@ class Driver:
         state = self.state
         derived = self._derive_instances() if state.log.has("instances") else None
         self._files.rewrite(self.paths.instructions, self._kept_rows(state.kept))
-        self._encoder.clear()
+        self.sender.encoder.clear()
         self._files.rewrite(self.paths.rejected, self._rejection_rows(derived))
         self._written = {"kept": len(state.kept), "rejected": len(state.boot_rejected)}
         self._rewritten = True
@@ -355,7 +305,7 @@ class Driver:
     def _append_bootstrap(self) -> None:
         state, files = self.state, self._files
         files.append(self.paths.instructions, self._kept_rows(state.kept[self._written["kept"]:]))
-        self._encoder.clear()
+        self.sender.encoder.clear()
         if self._instance_rejections_in_file:
             files.rewrite(self.paths.rejected, self._rejection_rows(self._derived))
         else:
@@ -418,13 +368,11 @@ class Driver:
                 self.status = "replayed"
             self._write_manifest()
         finally:
+            progress.close_bar(self.sender.bar)  # an interrupted step's bar ends its line before the error
             gc.unfreeze()
             gc.set_threshold(*thresholds)
-            if self._log_file is not None:
-                self._log_file.close()
+            self.sender.close()
             self._files.close()
-            if self._own_lm and self.lm is not None:
-                self.lm.close()
         return self.status
 
     def _complete(self) -> bool:

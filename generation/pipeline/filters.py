@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from ..exact_dups import RULE as EXACT_DUPLICATE, ExactDuplicates, copy_score
 from .heuristics import heuristic_rejection
 from .parsing import Dropped
 
@@ -43,10 +44,14 @@ class InstructionFilter:
     `top_k_order` is how `most_similar` orders equal scores: "upstream" (numpy's unstable
     argsort, reproduced bit for bit; a full sort of the pool per record) or "stable" (ties by
     pool index; a partial selection, several times cheaper against a big pool).
+
+    With `exact_duplicates`, a candidate equal to a pool entry after whitespace and case
+    normalisation goes first ("exact_duplicate"): ROUGE-L sees no token in a text without a-z/0-9
+    (Chinese, Cyrillic...), so it lets every copy of one through.
     """
 
     def __init__(self, seed_instructions: list[str], *, threshold: float = 0.7, inclusive: bool = False,
-                 index_factory=None, top_k_order: str = "upstream") -> None:
+                 index_factory=None, top_k_order: str = "upstream", exact_duplicates: bool = False) -> None:
         from ..similarity.metadata import ORDERS
 
         if top_k_order not in ORDERS:
@@ -57,6 +62,7 @@ class InstructionFilter:
         self.inclusive = inclusive
         self.top_k_order = top_k_order
         self.index = index_factory(seed_instructions, threshold=threshold, inclusive=inclusive)
+        self.exact: ExactDuplicates | None = ExactDuplicates(seed_instructions) if exact_duplicates else None
         track = getattr(self.index, "track_metadata", None)  # metadata is asked for every round
         if track is not None:
             track()
@@ -66,8 +72,12 @@ class InstructionFilter:
         rule = heuristic_rejection(candidate)
         if rule is not None:
             return Verdict(candidate, rule)
+        copied = self._copied(candidate)
+        if copied is not None:
+            return copied
         decision = self.index.admit(candidate)
         if decision.kept:
+            self._keep(candidate)
             return Verdict(candidate, None, pool_index=decision.index)
         return Verdict(candidate, "rouge_l", score=decision.score, nearest=self.index.text(decision.index))
 
@@ -77,12 +87,15 @@ class InstructionFilter:
         carry their record fields, computed from the same scores as the verdict."""
         verdicts: list[Verdict | None] = [None] * len(candidates)
         passing = []
+        batch_copies = ExactDuplicates()  # a copy of an earlier candidate of this batch goes too
         for i, cand in enumerate(candidates):
             rule = heuristic_rejection(cand)
-            if rule is None:
+            copied = None if rule is not None else self._copied(cand, batch_copies)
+            if rule is None and copied is None:
                 passing.append(i)
+                batch_copies.add(cand)
             else:
-                verdicts[i] = Verdict(cand, rule)
+                verdicts[i] = copied or Verdict(cand, rule)
         batch = getattr(self.index, "admit_batch", None)
         if batch is None:  # an index without batches: one admit each, then the fields
             decided = []
@@ -102,11 +115,27 @@ class InstructionFilter:
             decision, meta = res
             cand = candidates[i]
             if decision.kept:
+                self._keep(cand)
                 verdicts[i] = Verdict(cand, None, pool_index=decision.index, most_similar=meta.most_similar,
                                       avg_similarity_score=float(meta.avg_similarity_score))
             else:
                 verdicts[i] = Verdict(cand, "rouge_l", score=decision.score, nearest=self.index.text(decision.index))
         return verdicts
+
+    def _copied(self, candidate: str, *batches: ExactDuplicates) -> Verdict | None:
+        """An exact_duplicate verdict when `candidate` copies the pool (or an earlier candidate
+        of its batch); None when it copies nothing or the rule is off."""
+        if self.exact is None:
+            return None
+        for seen in (self.exact, *batches):
+            original = seen.first(candidate)
+            if original is not None:
+                return Verdict(candidate, EXACT_DUPLICATE, score=copy_score(candidate), nearest=original)
+        return None
+
+    def _keep(self, candidate: str) -> None:
+        if self.exact is not None:
+            self.exact.add(candidate)
 
     def metadata(self, pool_indices: list[int]) -> list[tuple[dict[str, float], float]]:
         """(most_similar, avg_similarity_score) of each pool entry against the entries before it."""

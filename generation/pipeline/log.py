@@ -48,7 +48,8 @@ def prompt_text(rec: dict) -> str:
 
 
 class RequestIndex:
-    """Recorded exchanges: step 1's by (round, position), steps 2 and 3's by instruction."""
+    """Recorded exchanges: step 1's by (round, position), every other step's by its key (steps 2
+    and 3: the instruction; the other methods' stages: what their request is about)."""
 
     def __init__(self, *, retry_failed: bool) -> None:
         self.retry_failed = retry_failed
@@ -63,6 +64,8 @@ class RequestIndex:
     def add(self, rec: dict) -> None:
         step = rec.get("step")
         st = self.stats.get(step)
+        if st is None and step is not None and "key" in rec:  # a stage of another method
+            st = self.stats[step] = StepStats()
         if st is not None:
             st.requests += 1
             st.failures += rec.get("response") is None
@@ -72,8 +75,12 @@ class RequestIndex:
             st.cost_usd += float(rec.get("cost_usd") or 0.0)
         if step == "bootstrap":
             self.bootstrap[(int(rec["round"]), int(rec["position"]))] = rec
-        elif step in ("classify", "instances"):
+        elif "key" in rec:
             self._keyed.setdefault((step, rec["key"]), []).append(rec)
+
+    def has_key(self, step: str, key: str) -> bool:
+        """Whether any record, failed or not, answers `key` in `step`."""
+        return (step, key) in self._keyed
 
     def has(self, step: str) -> bool:
         return any(s == step for s, _ in self._keyed)

@@ -55,6 +55,7 @@ class Profile:
     trim_to_target: bool
     upstream_top_k_order: bool
     shrink_max_tokens: bool
+    drop_exact_duplicates: bool
     specs: dict[str, StepSpec] = field(compare=False, hash=False, repr=False)
 
     def spec(self, step: str) -> StepSpec:
@@ -69,7 +70,7 @@ class Profile:
         return self.specs["bootstrap"].options["parser_options"]["split_pattern"]
 
 
-def _step_spec(data: dict[str, Any]) -> StepSpec:
+def step_spec(data: dict[str, Any]) -> StepSpec:
     rest = {k: v for k, v in data.items() if k not in ("step", "template", "parser", "sampling", "stop")}
     return StepSpec(step=data["step"], template=data.get("template"), parser=data.get("parser"),
                     sampling=dict(data.get("sampling") or {}), stop=tuple(data.get("stop") or ()), options=rest)
@@ -86,7 +87,7 @@ def get_profile(name: str) -> Profile:
         raise InputError(f"unknown profile {name!r} (choose from {', '.join(PROFILE_NAMES)})",
                          field="--profile") from None
     overlays = data.get("steps") or {}
-    specs = {s: _step_spec(overlay(read_packaged_yaml(_PACKAGE, "specs", f"{s}.yaml"), overlays.get(s) or {})) for s in STEP_NAMES}
+    specs = {s: step_spec(overlay(read_packaged_yaml(_PACKAGE, "specs", f"{s}.yaml"), overlays.get(s) or {})) for s in STEP_NAMES}
     rules = data["rules"]
     return Profile(name=data["name"], specs=specs, **{r: rules[r] for r in _RULES})
 

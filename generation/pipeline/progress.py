@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from ..lm.base import LanguageModel
+from ..progress import backend_status, ticking  # noqa: F401  the steps' bars use them from here
 
 
 def open_bar(step: str, total: int | None, enabled: bool) -> Any:
@@ -31,38 +28,3 @@ def update_bar(bar: Any, value: int, *, incremental: bool, kept: int, rejected: 
 def close_bar(bar: Any) -> None:
     if bar is not None:
         bar.close()
-
-
-def backend_status(lm: LanguageModel) -> dict[str, Any]:
-    """What a waiting user wants to see: requests in flight, retried, timed out, the last error."""
-    out: dict[str, Any] = {}
-    if lm.in_flight is not None:
-        out["in_flight"] = lm.in_flight
-    for key, name in (("retries", "retried"), ("error:timeout", "timed_out")):
-        if lm.stats.get(key):
-            out[name] = lm.stats[key]
-    if lm.last_error:
-        out["last_error"] = lm.last_error[:60]
-    return out
-
-
-@contextmanager
-def ticking(bar: Any, status: Callable[[], dict[str, Any]], every: float = 2.0) -> Iterator[None]:
-    """Refresh the bar's status every few seconds while a batch is out, so a slow or failing
-    server shows within seconds rather than when the batch ends."""
-    if bar is None:
-        yield
-        return
-    done = threading.Event()
-
-    def tick() -> None:
-        while not done.wait(every):
-            bar.set_postfix({**(getattr(bar, "counts", None) or {}), **status()}, refresh=True)
-
-    thread = threading.Thread(target=tick, name="progress-status", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()

@@ -45,13 +45,14 @@ def instances_prompt(instruction: str, *, is_classification: bool, texts: Prompt
     return f"{prefix} {instruction.strip()}\n"
 
 
-def frame(step: str, prompt: str, params: SamplingParams, framing: str) -> LMRequest:
-    """The request for one prompt: the text itself, or a conversation carrying it."""
+def frame(step: str, prompt: str, params: SamplingParams, framing: str, chat: dict | None = None) -> LMRequest:
+    """The request for one prompt: the text itself, or a conversation carrying it (under the
+    step's system message from `prompts/chat.json`, or the `chat` given)."""
     if framing == "completion":
         return LMRequest(prompt=prompt, params=params)
     if framing != "chat":
         raise ValueError(f"unknown framing {framing!r}")
-    chat = load_prompt_data("chat")[step]
+    chat = chat if chat is not None else load_prompt_data("chat")[step]
     messages = ({"role": "system", "content": chat["system"]},
                 {"role": "user", "content": prompt + chat.get("user_suffix", "")})
     return LMRequest(messages=messages, params=params)

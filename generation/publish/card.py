@@ -18,19 +18,9 @@ import yaml
 
 from ..redact import strip_local_paths
 
+from .methods import SELF_INSTRUCT, Method
 from .schema import CONFIGS
 from .stats import DatasetStats
-
-CITATION = """\
-@article{wang2022selfinstruct,
-  title   = {Self-Instruct: Aligning Language Models with Self-Generated Instructions},
-  author  = {Wang, Yizhong and Kordi, Yeganeh and Mishra, Swaroop and Liu, Alisa and Smith, Noah A.
-             and Khashabi, Daniel and Hajishirzi, Hannaneh},
-  journal = {arXiv preprint arXiv:2212.10560},
-  year    = {2022},
-  url     = {https://arxiv.org/abs/2212.10560}
-}
-"""
 
 # ------------------------------------------------------------------ secrets
 
@@ -112,6 +102,7 @@ class CardInfo:
     stats: DatasetStats | None = None
     plots: dict[str, str] = field(default_factory=dict)
     repo_hint: str = "ORG/NAME"
+    method: Method = SELF_INSTRUCT  # credited in the opening paragraph and the citation
 
 
 def front_matter(info: CardInfo) -> dict:
@@ -271,12 +262,15 @@ def render_card(info: CardInfo, *, extra_secrets: tuple[str, ...] = ()) -> str:
     text = _template().substitute(
         front_matter=yaml.safe_dump(front_matter(info), sort_keys=False, allow_unicode=True, width=100),
         pretty_name=info.pretty_name,
+        method_intro=info.method.intro,
         status_note=note,
         loading=loading_snippet(info),
         schema=schema_section(info),
         provenance=provenance_section(manifest),
         statistics=statistics_section(info.stats, info.plots),
-        citation=CITATION,
+        quality_note=info.method.quality_note,
+        citation_note=info.method.citation_note,
+        citation=info.method.citation,
     )
     # Last line of defence: nothing secret-shaped survives, whichever section it came through.
     text = redact_text(text)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..lock import holding
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("dataset", help="package generated data as a Hugging Face dataset and publish it",
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="share of instructions (by hash) moved to a validation split (default: none)")
     build.add_argument("--force", action="store_true", help="replace an existing, non-empty --out folder")
     build.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    build.set_defaults(func=_build)
+    build.set_defaults(func=holding(_build, kind="folder"))
 
     publish = actions.add_parser("publish", help="upload a built folder to the Hub in one commit, then tag it")
     publish.add_argument("folder", metavar="FOLDER", help="a folder written by `selfinstruct dataset build`")
@@ -41,7 +43,10 @@ def _build(args: argparse.Namespace) -> int:
     from selfinstruct.generation.errors import InputError
 
     from .folder import build_folder
+    from .hub import check_repo_id
 
+    if args.repo_id is not None:
+        check_repo_id(args.repo_id)
     if not 0.0 <= args.validation_size < 1.0:
         raise InputError(f"must be a fraction in [0, 1), got {args.validation_size}", field="--validation-size")
     if args.no_progress:

@@ -20,6 +20,7 @@ from selfinstruct.generation.rundir import RunPaths, read_manifest
 
 from . import records
 from .card import CardConfig, CardInfo, render_card
+from .methods import Method, method_of
 from .schema import RUN_CONFIGS
 from .stats import compute_stats, write_plots
 
@@ -88,12 +89,14 @@ def build_folder(run_dir: str | Path, out: str | Path, *, seeds: str | Path | No
     if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
         raise InputError("the output folder must not be inside the run directory", file=out)
     manifest = read_manifest(RunPaths(run_dir).manifest)
+    method = method_of(manifest, RunPaths(run_dir).manifest)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_builds(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
     try:
-        result = _build_into(sd, run_dir, tmp, manifest=manifest, seeds=None if seeds is None else Path(seeds),
-                             pretty_name=pretty_name or f"Self-Instruct data: {run_dir.name}", license=license,
+        result = _build_into(sd, run_dir, tmp, manifest=manifest, method=method,
+                             seeds=None if seeds is None else Path(seeds),
+                             pretty_name=pretty_name or f"{method.title} data: {run_dir.name}", license=license,
                              repo_id=repo_id, validation_size=validation_size, progress=progress, log=log)
         _swap_into_place(tmp, out)
     except BaseException:
@@ -141,12 +144,14 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _build_into(sd, run_dir: Path, folder: Path, *, manifest, seeds, pretty_name, license, repo_id,
+def _build_into(sd, run_dir: Path, folder: Path, *, manifest, method: Method, seeds, pretty_name, license, repo_id,
                 validation_size, progress, log) -> BuildResult:
     cache = folder / ".cache"
     result = BuildResult(folder=folder, configs={})
     card_configs: list[CardConfig] = []
     for spec in RUN_CONFIGS:
+        if spec.method not in (None, method.name):
+            continue  # another method's config: not "skipped", it never applied
         try:
             builder = sd.SelfInstruct(config_name=spec.name, data_dir=str(run_dir), cache_dir=str(cache),
                                       validation_size=validation_size)
@@ -181,7 +186,8 @@ def _build_into(sd, run_dir: Path, folder: Path, *, manifest, seeds, pretty_name
     names = [c.name for c in card_configs]
     info = CardInfo(pretty_name=pretty_name, configs=card_configs,
                     default="instances" if "instances" in names else names[0], license=license,
-                    manifest=manifest, stats=stats, plots=result.plots, repo_hint=repo_id or "ORG/NAME")
+                    manifest=manifest, stats=stats, plots=result.plots, repo_hint=repo_id or "ORG/NAME",
+                    method=method)
     secrets = tuple(v for k, v in os.environ.items() if _env_is_secret(k))
     (folder / "README.md").write_text(render_card(info, extra_secrets=secrets), encoding="utf-8")
     return result

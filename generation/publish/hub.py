@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfinstruct.generation.errors import InputError
+from selfinstruct.generation.redact import redact_url
 
 from .card import parse_front_matter
 
@@ -67,15 +68,33 @@ def check_folder(folder: Path) -> list[str]:
 
 
 def check_repo_id(repo_id: str) -> None:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
+    """The Hub's naming rules, checked here so that `build` (which writes the id into the card)
+    and `publish` refuse the same ids before any work, without a round trip."""
     if repo_id.count("/") != 1:
         raise InputError(f"expected ORG/NAME, got {repo_id!r}", field="--repo-id")
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as exc:
-        raise InputError(f"invalid repository id {repo_id!r}: {str(exc).splitlines()[0]}", field="--repo-id") from None
+    for part in repo_id.split("/"):
+        why = _repo_part_problem(part)
+        if why:
+            raise InputError(f"invalid repository id {repo_id!r}: {why}", field="--repo-id")
+
+
+_REPO_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+MAX_REPO_PART = 96
+
+
+def _repo_part_problem(part: str) -> str | None:
+    if not part:
+        return "empty namespace or name"
+    if len(part) > MAX_REPO_PART:
+        return f"{part[:20]}... is longer than {MAX_REPO_PART} characters"
+    if not _REPO_PART.match(part):
+        return (f"{part!r} may hold only letters, digits, '-', '_' and '.', and must start and end with a "
+                "letter or digit")
+    if "--" in part or ".." in part:
+        return f"{part!r} contains '--' or '..'"
+    if part.endswith(".git"):
+        return f"{part!r} ends with .git"
+    return None
 
 
 def check_tag(tag: str) -> None:
@@ -97,6 +116,54 @@ def _scrubbed(exc: BaseException, token: str) -> str:
     return text.replace(token, "[redacted]")
 
 
+def _is_transport_error(exc: BaseException) -> bool:
+    """No answer at all (refused, reset, timed out, name not resolved): the HTTP client's own
+    error types differ between huggingface_hub releases, so they are recognised by family."""
+    if getattr(exc, "response", None) is not None:  # an answer, even if an error status
+        return False
+    names = {c.__name__ for c in type(exc).__mro__}
+    return isinstance(exc, OSError) or bool(names & {"TransportError", "ConnectionError", "RequestException"})
+
+
+def _user_fault(exc: BaseException, token: str, endpoint: str) -> InputError | None:
+    """A failure the user fixes (the token, the endpoint), as the one line that says so."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status in (401, 403):
+        return InputError(f"the Hub refused the token (HTTP {status}: {_scrubbed(exc, token)}); set HF_TOKEN to "
+                          "a token with write access or run `hf auth login`", field="token")
+    if _is_transport_error(exc):
+        return InputError(f"cannot reach the Hub at {redact_url(endpoint)} ({_scrubbed(exc, token)}); check "
+                          "--endpoint / HF_ENDPOINT and the network", field="--endpoint")
+    return None
+
+
+def _failure(exc: BaseException, token: str, endpoint: str, what: str) -> Exception | None:
+    """The one-line error for a failed Hub call; None for a bug, which keeps its traceback."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    fault = _user_fault(exc, token, endpoint)
+    if fault is not None:
+        return fault
+    if isinstance(exc, (HfHubHTTPError, ValueError)):
+        return PublishError(f"{what}: {_scrubbed(exc, token)}")
+    return None
+
+
+def _check_token(api, token: str) -> None:
+    """Ask the Hub who the token belongs to before anything else, so a refused token or an
+    unreachable endpoint is reported as such rather than as a failed step further on."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api.whoami(token=token)
+    except Exception as exc:
+        fault = _user_fault(exc, token, api.endpoint)
+        if fault is not None:
+            raise fault from None
+        if not isinstance(exc, HfHubHTTPError):
+            raise
+
+
 def publish_folder(folder: str | Path, repo_id: str, *, tag: str, private: bool = False,
                    revision: str | None = None, create_pr: bool = False, commit_message: str | None = None,
                    endpoint: str | None = None, token: str | None = None, log=lambda msg: None) -> PublishResult:
@@ -109,6 +176,7 @@ def publish_folder(folder: str | Path, repo_id: str, *, tag: str, private: bool 
     files = check_folder(folder)
     token = resolve_token(token)
     api = HfApi(endpoint=endpoint, token=token)
+    _check_token(api, token)
     branch = revision or "main"
 
     try:
@@ -122,8 +190,11 @@ def publish_folder(folder: str | Path, repo_id: str, *, tag: str, private: bool 
             log(f"creating branch {branch}")
             api.create_branch(repo_id, branch=branch, repo_type=REPO_TYPE)
         remote = api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision=branch)
-    except HfHubHTTPError as exc:
-        raise PublishError(f"the Hub refused the request: {_scrubbed(exc, token)}") from None
+    except Exception as exc:
+        failure = _failure(exc, token, api.endpoint, "the Hub refused the request")
+        if failure is None:
+            raise
+        raise failure from None
 
     local = set(files)
     stale = [p for p in remote if p not in local and p != ".gitattributes"]
@@ -133,8 +204,11 @@ def publish_folder(folder: str | Path, repo_id: str, *, tag: str, private: bool 
     try:
         info = api.create_commit(repo_id, operations, repo_type=REPO_TYPE, revision=branch, create_pr=create_pr,
                                  commit_message=commit_message or f"Release {tag}")
-    except (HfHubHTTPError, ValueError, OSError) as exc:
-        raise PublishError(f"upload failed, nothing was tagged: {_scrubbed(exc, token)}") from None
+    except Exception as exc:
+        failure = _failure(exc, token, api.endpoint, "upload failed, nothing was tagged")
+        if failure is None:
+            raise
+        raise failure from None
     try:
         api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type=REPO_TYPE, tag_message=f"Release {tag}")
     except HfHubHTTPError as exc:

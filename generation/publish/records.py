@@ -18,7 +18,6 @@ from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.jsonl import iter_jsonl
 from selfinstruct.generation.records import (  # the writer's rules: one source for both sides
     derived_instruction_id,
-    instruction_digest,
     is_classification_answer,
     normalize_instruction,
     user_content,
@@ -33,18 +32,12 @@ CLF_GLOB = "is_clf_or_not_*.jsonl"
 FINETUNING_FILE = "finetuning/finetuning_prompt_completion.jsonl"
 FINETUNING_UPSTREAM_GLOB = "finetuning/gpt3_finetuning_data_*.jsonl"
 MESSAGES_FILE = "finetuning/finetuning_messages.jsonl"
+PARAPHRASES_FILE = "paraphrases.jsonl"  # Unnatural Instructions runs only
+LINEAGE_FILE = "lineage.jsonl"  # Evol-Instruct runs only
+EVOLUTIONS = ("add_constraints", "deepen", "concretize", "increase_reasoning", "complicate_input", "breadth")
 MANIFEST_FILE = _NAMES.manifest.name
 
 END_OF_TEXT = "<|endoftext|>"
-
-
-def split_of(instruction: str, validation_size: float) -> str:
-    """'validation' for a fixed fraction of instructions, chosen by hash: every row of one
-    instruction lands in the same split, in every config, on every machine."""
-    if validation_size <= 0:
-        return "train"
-    bucket = int.from_bytes(instruction_digest(instruction)[:8], "big") / 2**64
-    return "validation" if bucket < validation_size else "train"
 
 
 class MissingInput(InputError):
@@ -254,6 +247,50 @@ def read_seed_tasks(path: Path) -> Iterator[dict]:
         yield task.to_json()
 
 
+def read_paraphrases(run_dir: Path) -> Iterator[dict]:
+    """`paraphrases.jsonl` of an Unnatural Instructions run; MissingInput for other methods."""
+    path = _require(run_dir, PARAPHRASES_FILE)
+    for line, obj in iter_jsonl(path):
+        yield {key: _field(obj, key, str, path, line)
+               for key in ("id", "source_id", "instruction", "source_instruction", "input", "output")}
+
+
+def read_lineage(run_dir: Path) -> Iterator[dict]:
+    """`lineage.jsonl` of an Evol-Instruct run; MissingInput for other methods."""
+    path = _require(run_dir, LINEAGE_FILE)
+    for line, obj in iter_jsonl(path):
+        operation = _field(obj, "operation", str, path, line)
+        if operation not in EVOLUTIONS:
+            raise InputError(f"unknown evolution {operation!r}; expected one of: {', '.join(EVOLUTIONS)}",
+                             file=path, line=line, field="operation")
+        epoch = _field(obj, "epoch", int, path, line)
+        if epoch < 1:
+            raise InputError(f"expected an epoch from 1, got {epoch}", file=path, line=line, field="epoch")
+        row = {key: _field(obj, key, str, path, line) for key in ("id", "parent_id", "root_id")}
+        row.update(operation=operation, epoch=epoch)
+        row.update({key: _field(obj, key, str, path, line) for key in ("instruction", "parent_instruction", "output")})
+        yield row
+
+
+def split_groups(run_dir: Path) -> dict[str, str]:
+    """normalized instruction -> the instruction whose hash decides its split, for instructions
+    that are near-copies of another: a paraphrase follows the instruction it rephrases, an
+    evolved instruction the root of its lineage. Empty for a Self-Instruct run."""
+    groups: dict[str, str] = {}
+    if (run_dir / PARAPHRASES_FILE).is_file():
+        for row in read_paraphrases(run_dir):
+            groups[normalize_instruction(row["instruction"])] = row["source_instruction"]
+    if (run_dir / LINEAGE_FILE).is_file():
+        rows = {row["id"]: row for row in read_lineage(run_dir)}
+        for row in rows.values():
+            first, seen = row, {row["id"]}  # walk up to the first-epoch step, whose parent is the root
+            while first["parent_id"] in rows and first["parent_id"] not in seen:
+                seen.add(first["parent_id"])
+                first = rows[first["parent_id"]]
+            groups[normalize_instruction(row["instruction"])] = first["parent_instruction"]
+    return groups
+
+
 def check_inputs(config: str, run_dir: Path) -> None:
     """Raise `MissingInput` naming the file a config needs, before any row is generated."""
     if config == "instances":
@@ -262,6 +299,10 @@ def check_inputs(config: str, run_dir: Path) -> None:
         _require(run_dir, INSTRUCTIONS_FILE)
     elif config == "finetuning":
         finetuning_file(run_dir)
+    elif config == "paraphrases":
+        _require(run_dir, PARAPHRASES_FILE)
+    elif config == "lineage":
+        _require(run_dir, LINEAGE_FILE)
     elif config == "messages" and not (run_dir / MESSAGES_FILE).is_file() and not (run_dir / INSTANCES_FILE).is_file():
         raise MissingInput(f"this config needs {MESSAGES_FILE} (or {INSTANCES_FILE} to build it from), "
                            "which the run directory lacks", file=run_dir / MESSAGES_FILE)
@@ -272,49 +313,16 @@ RUN_READERS = {
     "instructions": read_instructions,
     "finetuning": read_finetuning,
     "messages": read_messages,
+    "paraphrases": read_paraphrases,
+    "lineage": read_lineage,
 }
 
 
-# ---------------------------------------------------------------- split keys
-
-
-class InstructionMatcher:
-    """Finds which instruction a finetuning prompt (or chat turn) was made from.
-
-    Every finetuning template starts with the instruction (optionally after "Task: "), so a
-    prefix lookup bucketed by the first characters finds it in O(1) per row. The split of a
-    prompt/completion row then follows its instruction, not its wording.
-    """
-
-    PREFIX = 24
-
-    def __init__(self, instructions: Iterable[str]) -> None:
-        self._buckets: dict[str, list[str]] = {}
-        self._short: dict[str, str] = {}  # instructions shorter than PREFIX, by their whole text
-        for text in {" ".join(t.split()) for t in instructions if t.strip()}:
-            if len(text) < self.PREFIX:
-                self._short.setdefault(text.casefold(), text)
-            else:
-                self._buckets.setdefault(text[: self.PREFIX].casefold(), []).append(text)
-        for bucket in self._buckets.values():
-            bucket.sort(key=len, reverse=True)
-
-    def find(self, text: str) -> str | None:
-        """The longest known instruction the text starts with (after an optional "Task:")."""
-        flat = " ".join(text.split())
-        if flat.startswith("Task:"):
-            flat = flat[len("Task:"):].lstrip()
-        folded = flat.casefold()
-        for candidate in self._buckets.get(folded[: self.PREFIX], ()):
-            if folded.startswith(candidate.casefold()):
-                return candidate
-        for length in range(min(len(folded), self.PREFIX - 1), 0, -1):
-            if folded[:length] in self._short:
-                return self._short[folded[:length]]
-        return None
+# ---------------------------------------------------------------- split keys and cache
 
 
 def known_instructions(run_dir: Path) -> list[str]:
+    """Every instruction the run's instances and instruction files hold, for `splits.InstructionMatcher`."""
     texts: list[str] = []
     for rel in (INSTANCES_FILE, INSTRUCTIONS_FILE):
         path = run_dir / rel
@@ -324,22 +332,10 @@ def known_instructions(run_dir: Path) -> list[str]:
     return texts
 
 
-def split_key(config: str, row: dict, matcher: InstructionMatcher | None) -> str:
-    """The text whose hash decides a row's split."""
-    if "instruction" in row:
-        return row["instruction"]
-    if config == "messages":
-        text = next((m["content"] for m in row["messages"] if m["role"] == "user"), "")
-    else:
-        text = row["prompt"]
-    found = matcher.find(text) if matcher is not None else None
-    return found if found is not None else text
-
-
 def source_files(run_dir: Path) -> list[Path]:
     """The files a run-directory dataset is built from, for the cache fingerprint."""
     pats = [INSTRUCTIONS_FILE, INSTANCES_FILE, RAW_INSTANCES_FILE, CLF_GLOB, "finetuning/*.jsonl", MANIFEST_FILE,
-            "seed_tasks.jsonl"]
+            "seed_tasks.jsonl", PARAPHRASES_FILE, LINEAGE_FILE]
     out: list[Path] = []
     for pat in pats:
         out += sorted(p for p in run_dir.glob(pat) if p.is_file())

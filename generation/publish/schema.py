@@ -22,6 +22,7 @@ class ConfigSpec:
     columns: dict[str, str]  # column -> human description (the card's schema table)
     upstream_files: dict[str, str] = field(default_factory=dict)  # split -> path under the base URL
     splittable: bool = False  # accepts validation_size
+    method: str | None = None  # the one generation method whose runs have this config (None: every method)
 
 
 _PROMPT_COMPLETION = {
@@ -75,6 +76,42 @@ CONFIGS: dict[str, ConfigSpec] = {
                 "messages": "list of {role, content}: the user turn then the assistant turn",
             },
             splittable=True,
+        ),
+        # The method configs split like the others, by instruction hash, but a paraphrase is
+        # hashed by the instruction it rephrases and an evolved instruction by its lineage's root
+        # (records.split_groups): near-copies of one task never straddle train and validation.
+        ConfigSpec(
+            "paraphrases", "1.0.0",
+            "Unnatural Instructions only: one row per kept paraphrase, with the instruction it rephrases "
+            "and the instance it was answered with.",
+            "run",
+            {
+                "id": "`paraphrase_<n>`, also the paraphrase's `instances.instruction_id`",
+                "source_id": "id of the rephrased instruction (`instruction_<k>`)",
+                "instruction": "the paraphrased instruction",
+                "source_instruction": "the instruction it rephrases",
+                "input": "the instance input (empty when the task needs none)",
+                "output": "the instance output",
+            },
+            splittable=True, method="unnatural",
+        ),
+        ConfigSpec(
+            "lineage", "1.0.0",
+            "Evol-Instruct only: one row per evolved instruction, with the instruction it was evolved "
+            "from and how.",
+            "run",
+            {
+                "id": "id of the evolved instruction (`instruction_<n>`)",
+                "parent_id": "id of the instruction it was evolved from (a pool id in the first epoch)",
+                "root_id": "id of the pool instruction its lineage starts from (`seed_task_<n>`, `pool_<n>`)",
+                "operation": "the evolution applied: `add_constraints`, `deepen`, `concretize`, "
+                             "`increase_reasoning`, `complicate_input` (in depth) or `breadth`",
+                "epoch": "the evolution round that made it, from 1",
+                "instruction": "the evolved instruction",
+                "parent_instruction": "the instruction it was evolved from",
+                "output": "the model's answer to the evolved instruction",
+            },
+            splittable=True, method="evol",
         ),
         ConfigSpec(
             "seed_tasks", "1.0.0",
@@ -132,7 +169,7 @@ def features(name: str):
     """The `datasets.Features` of a config (imported lazily: `datasets` is slow to import)."""
     import datasets as ds
 
-    string, boolean, f64 = ds.Value("string"), ds.Value("bool"), ds.Value("float64")
+    string, boolean, f64, i32 = ds.Value("string"), ds.Value("bool"), ds.Value("float64"), ds.Value("int32")
     pair = {"input": string, "output": string}
     prompt_completion = {"prompt": string, "completion": string}
     table = {
@@ -143,6 +180,10 @@ def features(name: str):
                          "avg_similarity_score": f64},
         "finetuning": prompt_completion,
         "messages": {"id": string, "messages": ds.List({"role": string, "content": string})},
+        "paraphrases": {"id": string, "source_id": string, "instruction": string, "source_instruction": string,
+                        "input": string, "output": string},
+        "lineage": {"id": string, "parent_id": string, "root_id": string, "operation": string, "epoch": i32,
+                    "instruction": string, "parent_instruction": string, "output": string},
         "seed_tasks": {"id": string, "name": string, "instruction": string, "instances": ds.List(pair),
                        "is_classification": boolean},
         "upstream_self_instruct": prompt_completion,

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..lock import holding
+
 
 def _threshold(value: str) -> float:
     try:
@@ -42,12 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inclusive", action="store_true",
                    help="reject at score >= threshold (the paper's rule) instead of > threshold (upstream code)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_filter)
+    p.set_defaults(func=holding(run_filter))
 
 
 def run_filter(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..exact_dups import rejection_record as exact_rejection, rouge_blind_warning, split_exact_duplicates
     from ..jsonl import atomic_writer, dumps
     from .dedup import deduplicate, read_records, rejection_record
 
@@ -56,10 +59,15 @@ def run_filter(args: argparse.Namespace) -> int:
     # Read and validate everything before opening any output: bad input leaves no trace.
     against = [r for path in args.against for r in read_records(path, against_field)]
     records = list(read_records(args.input, args.field))
+    unique, copies = split_exact_duplicates(records, against, text=lambda r: r.text)
+    if warning := rouge_blind_warning(r.text for r in records):
+        print(warning, file=sys.stderr)
     kept = rejected = 0
     bar = tqdm(total=len(records), desc="filter", unit="rec", file=sys.stderr, disable=args.no_progress)
     with atomic_writer(args.out) as out, atomic_writer(rejected_path) as rej:
-        for verdict in deduplicate(records, against, threshold=args.threshold, inclusive=args.inclusive):
+        rej.write("".join(dumps(exact_rejection(copy, original)) + "\n" for copy, original in copies))
+        bar.update(len(copies))
+        for verdict in deduplicate(unique, against, threshold=args.threshold, inclusive=args.inclusive):
             if verdict.kept:
                 out.write(dumps(verdict.record.data) + "\n")
                 kept += 1
@@ -69,6 +77,7 @@ def run_filter(args: argparse.Namespace) -> int:
             bar.update()
     bar.close()
     rule = ">=" if args.inclusive else ">"
-    print(f"kept {kept} of {len(records)} (rejected {rejected} at ROUGE-L {rule} {args.threshold}); "
+    print(f"kept {kept} of {len(records)} (rejected {rejected} at ROUGE-L {rule} {args.threshold}, "
+          f"{len(copies)} exact duplicates); "
           f"kept -> {args.out}, rejected -> {rejected_path}", file=sys.stderr)
     return 0

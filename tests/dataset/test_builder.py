@@ -11,7 +11,7 @@ import pytest
 
 import selfinstruct_dataset as sd
 from selfinstruct.generation.errors import InputError
-from selfinstruct.generation.publish import records
+from selfinstruct.generation.publish import records, splits
 from selfinstruct.generation.publish.schema import CONFIGS, UPSTREAM_BASE_URL_ENV, features
 
 
@@ -91,7 +91,7 @@ def test_validation_split_never_splits_an_instruction(run_dir, cache):
     assert len(inst["train"]) + len(inst["validation"]) == 29
     assert set(by_config["instructions"]["validation"]["instruction"]) == val
     # Prompt/completion and chat rows follow their instruction, whatever the template.
-    matcher = records.InstructionMatcher(val)
+    matcher = splits.InstructionMatcher(val)
     for split in ("train", "validation"):
         for prompt in by_config["finetuning"][split]["prompt"]:
             assert (matcher.find(prompt) is not None) == (split == "validation"), prompt

@@ -166,5 +166,5 @@ def test_missing_or_wrong_token(hub, built_folder, tmp_path):
     assert proc.returncode == 2 and "no Hugging Face token" in proc.stderr
     wrong = "hf_WrongToken0123456789abcdefghijk"
     proc = subprocess.run(cmd, env=_env(hub, tmp_path / "h2", token=wrong), capture_output=True, text=True)
-    assert proc.returncode == 1 and "401" in proc.stderr
+    assert proc.returncode == 2 and "refused the token (HTTP 401" in proc.stderr
     assert wrong not in proc.stdout + proc.stderr and hub.repos == {}

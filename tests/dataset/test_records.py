@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfinstruct.generation.errors import InputError
-from selfinstruct.generation.publish import records
+from selfinstruct.generation.publish import records, splits
 from selfinstruct.generation.publish.card import (CardConfig, CardInfo, front_matter, is_secret_key, parse_front_matter,
                                                   scrub, size_category)
 from selfinstruct.generation.publish.stats import compute_stats, leading_verb
@@ -24,25 +24,25 @@ def test_derived_ids_are_stable_and_ignore_case_and_spacing():
 
 def test_split_fraction_is_close_to_requested_and_deterministic():
     texts = [f"Task number {i}: do something useful." for i in range(4000)]
-    chosen = [t for t in texts if records.split_of(t, 0.1) == "validation"]
+    chosen = [t for t in texts if splits.split_of(t, 0.1) == "validation"]
     assert 0.08 < len(chosen) / len(texts) < 0.12
-    assert chosen == [t for t in texts if records.split_of(t, 0.1) == "validation"]
-    assert all(records.split_of(t, 0.0) == "train" for t in texts[:50])
+    assert chosen == [t for t in texts if splits.split_of(t, 0.1) == "validation"]
+    assert all(splits.split_of(t, 0.0) == "train" for t in texts[:50])
     # Growing the fraction only ever moves more instructions out of train.
-    assert set(chosen) <= {t for t in texts if records.split_of(t, 0.2) == "validation"}
+    assert set(chosen) <= {t for t in texts if splits.split_of(t, 0.2) == "validation"}
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.text(min_size=1, max_size=80).filter(lambda s: s.strip()), st.sampled_from(["", "  ", "\n"]))
 def test_split_ignores_whitespace_and_case(text, pad):
     spaced = pad + "  ".join(text.casefold().split()) + pad
-    assert records.split_of(text, 0.5) == records.split_of(spaced, 0.5)
+    assert splits.split_of(text, 0.5) == splits.split_of(spaced, 0.5)
 
 
 def test_matcher_finds_instruction_behind_every_template():
     instr = ["Sort the words in alphabetical order.", "Sort the words in alphabetical order and count them.",
              "Tell me a joke."]
-    m = records.InstructionMatcher(instr)
+    m = splits.InstructionMatcher(instr)
     assert m.find("Sort the words in alphabetical order.\nInput: b, a\n\nOutput:") == instr[0]
     assert m.find("Task: Sort the words in alphabetical order and count them.\n\n") == instr[1]
     assert m.find("Tell me a joke. Output:") == instr[2]

@@ -1,7 +1,7 @@
 """A local stand-in for the Hugging Face Hub's HTTP API, for testing `publish` offline.
 
 It is a real HTTP server on 127.0.0.1 answering the requests `huggingface_hub` 2.x sends for
-`create_repo`, `list_repo_refs`, `create_branch`, `list_repo_files`, `create_commit` (the
+`whoami`, `create_repo`, `list_repo_refs`, `create_branch`, `list_repo_files`, `create_commit` (the
 `preupload` call, answered "regular" so file bodies arrive inline as base64 and no LFS or Xet
 transfer is needed, then the NDJSON `commit` call), `create_tag`, `dataset_info`, and file
 downloads (`resolve`). It keeps every repository in memory as commits of whole file trees and
@@ -170,6 +170,10 @@ class HubStandIn:
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         if parts[:2] == ["api", "validate-yaml"]:
             return self._validate_yaml(body)
+        if parts[:2] == ["api", "whoami-v2"]:
+            if not self._authorized(auth):
+                return 401, {"error": "Invalid credentials in Authorization header"}, None, None
+            return 200, {"type": "user", "name": "stand-in", "auth": {"type": "access_token"}}, None, None
         if parts[:3] == ["api", "repos", "create"] and method == "POST":
             return self._create_repo(auth, json.loads(body or b"{}"))
         if len(parts) >= 4 and parts[0] == "api" and parts[1] in ("datasets", "models", "spaces"):
