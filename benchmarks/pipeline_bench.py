@@ -24,7 +24,10 @@ per-prompt cost of parsing, filtering and persisting against a 50,000-instructio
    preloaded from ../shared/bench/instruction_corpus_50k.jsonl. No HTTP in this part, and the
    synthetic responses (the server's work) are made outside the clock.
 
-Ends with one `target ...` line per target of the issue (exit 0 either way).
+3. unnatural_speedup / evol_speedup: the family methods against a sequential loop over the same
+   prompts (benchmarks/methods_bench.py; --skip-methods leaves them out).
+
+Ends with one `target ...` line per target of the issues (exit 0 either way).
 """
 from __future__ import annotations
 
@@ -156,6 +159,7 @@ def main(argv=None) -> int:
     ap.add_argument("--wide-pack", type=int, default=32, help="K for the engine's run with overlapped rounds")
     ap.add_argument("--num", type=int, default=4000, help="instructions the engine run keeps")
     ap.add_argument("--overhead-prompts", type=int, default=512)
+    ap.add_argument("--skip-methods", action="store_true", help="skip the --method unnatural / evol lines")
     args = ap.parse_args(argv)
     from selfinstruct.generation.seeds import load_seed_tasks
 
@@ -194,6 +198,12 @@ def main(argv=None) -> int:
     print(f"best engine configuration: {best}")
     print(f"target bootstrap_speedup: {speedup:.1f}x vs >=40x {'PASS' if speedup >= 40 else 'MISS'}")
     print(f"target overhead_per_prompt_50k_pool: {ms:.2f}ms vs <=5ms {'PASS' if ms <= 5 else 'MISS'}")
+    if not args.skip_methods:  # the family methods, each against a sequential loop (benchmarks/methods_bench.py)
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from methods_bench import measure
+
+        for line in measure(args.latency, args.concurrency, args.baseline_requests):
+            print(line, flush=True)
     return 0
 
 

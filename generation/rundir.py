@@ -97,3 +97,16 @@ def file_sha256(path: Path) -> str:
 
 def versions() -> dict[str, str | None]:
     return software_versions("rouge-score", "rapidfuzz")
+
+
+def check_same_settings(old: dict | None, hashed: dict, digest: str, manifest: Path, *, force: bool = False) -> None:
+    """Refuse to resume a run made with other output-deciding settings: its request log would
+    answer prompts the new settings never send. The error names each changed setting."""
+    if old is None or old.get("settings_hash") == digest or force:
+        return
+    before = old.get("hashed_settings", {})
+    changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in hashed.items() if before.get(k) != v]
+    raise InputError(
+        "this run directory was made with different settings (" + "; ".join(changed or ["unknown"]) +
+        "); rerun with the same settings to resume, pass --force to continue anyway, or use a new --out",
+        file=manifest, field="settings")

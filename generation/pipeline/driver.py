@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..jsonl import write_json
 from ..lm.base import LanguageModel
 from ..lm.config import BackendConfig
-from ..rundir import RunPaths, load_requests, read_manifest, settings_hash, versions
+from ..rundir import RunPaths, check_same_settings, load_requests, read_manifest, settings_hash, versions
 from ..seeds import SeedTask
 from . import progress
 from .filters import InstructionFilter
@@ -110,17 +110,6 @@ class Driver:
         return self._texts
 
     # -- settings, budgets ----------------------------------------------------------------------
-    def _check_settings(self, old: dict | None) -> None:
-        if old is None or old.get("settings_hash") == self.settings_hash or self.force:
-            return
-        new = hashed_settings(self.settings, self.profile, self.config)
-        before = old.get("hashed_settings", {})
-        changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in new.items() if before.get(k) != v]
-        raise InputError(
-            "this run directory was made with different settings (" + "; ".join(changed or ["unknown"]) +
-            "); rerun with the same settings to resume, pass --force to continue anyway, or use a new --out",
-            file=self.paths.manifest, field="settings")
-
     def _over_budget(self) -> bool:
         s, log = self.settings, self.state.log
         return ((s.max_tokens is not None and log.tokens_used >= s.max_tokens)
@@ -342,7 +331,8 @@ class Driver:
         live = self.mode == "live"
         old = read_manifest(self.paths.manifest) if live else None
         if live:
-            self._check_settings(old)
+            check_same_settings(old, hashed_settings(self.settings, self.profile, self.config), self.settings_hash,
+                                self.paths.manifest, force=self.force)
         self._timings_base = dict((old or {}).get("timings") or {})
         self.state.log.add_all(load_requests(self.paths.requests) if live else (self.records or []))
         thresholds = gc.get_threshold()

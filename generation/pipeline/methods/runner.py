@@ -17,14 +17,7 @@ from typing import Any
 from ...jsonl import write_json
 from ...lm.base import LanguageModel, LMRequest
 from ...lm.config import BackendConfig
-from ...rundir import (
-    RunPaths,
-    load_requests,
-    now,
-    read_manifest,
-    settings_hash,
-    versions,
-)
+from ...rundir import RunPaths, check_same_settings, load_requests, now, read_manifest, settings_hash, versions
 from .. import progress
 from ..health import Health
 from ..log import RequestIndex, choice
@@ -144,7 +137,8 @@ class MethodRunner:
         self.paths.root.mkdir(parents=True, exist_ok=True)
         live = self.mode == "live"
         if live:
-            self._check_settings(read_manifest(self.paths.manifest))
+            check_same_settings(read_manifest(self.paths.manifest), self.settings.hashed(self.config),
+                                self.settings_hash, self.paths.manifest, force=self.force)
         self.log.add_all(load_requests(self.paths.requests) if live else (self.records or []))
         try:
             try:
@@ -160,14 +154,3 @@ class MethodRunner:
             self.sender.close()
             self.files.close()
         return self.status
-
-    def _check_settings(self, old: dict | None) -> None:
-        from ...errors import InputError
-
-        if old is None or old.get("settings_hash") == self.settings_hash or self.force:
-            return
-        new, before = self.settings.hashed(self.config), old.get("hashed_settings", {})
-        changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in new.items() if before.get(k) != v]
-        raise InputError("this run directory was made with different settings (" + "; ".join(changed or ["unknown"])
-                         + "); rerun with the same settings to resume, pass --force, or use a new --out",
-                         file=self.paths.manifest, field="settings")
