@@ -15,6 +15,7 @@ from ..lock import DirectoryLock
 from ..lm.config import DEFAULT_BATCH_SIZE, BackendConfig, add_model_arguments, config_from_args
 from .methods.cli import add_method_arguments, is_method_run, replay_method, run_method
 from .methods.settings import METHODS
+from .settings import check_ranges
 from .profiles import PROFILE_NAMES, STEP_NAMES, get_profile
 from .upstream_copy import default_seed_file
 
@@ -194,20 +195,14 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _check_ranges(args: argparse.Namespace) -> None:
     """Numbers a run cannot use, refused before anything is written."""
-    checks = [("--num-instructions", args.num_instructions, 1, None), ("--concurrency", args.concurrency, 1, None),
-              ("--prompts-per-request", args.prompts_per_request, 1, None), ("--threshold", args.threshold, 0.0, 1.0),
-              ("--max-cost", args.max_cost, 0.0, None), ("--max-tokens", args.max_tokens, 1, None),
-              ("--request-max-tokens", args.request_max_tokens, 1, None), ("--max-failures", args.max_failures, 0, None),
-              ("--max-empty-rounds", args.max_empty_rounds, 0, None),
-              ("--num-prompt-instructions", args.num_prompt_instructions, 1, None),
-              ("--request-batch-size", args.request_batch_size, 1, None),
-              ("--max-instances-to-generate", args.max_instances_to_generate, 1, None)]
-    for flag, value, low, high in checks:
-        if value is None:
-            continue
-        if value < low or (high is not None and value > high):
-            span = f"between {low} and {high}" if high is not None else f">= {low}"
-            raise InputError(f"must be {span}, got {value}", field=flag)
+    check_ranges([("--num-instructions", args.num_instructions, 1, None), ("--concurrency", args.concurrency, 1, None),
+                  ("--prompts-per-request", args.prompts_per_request, 1, None), ("--threshold", args.threshold, 0.0, 1.0),
+                  ("--max-cost", args.max_cost, 0.0, None), ("--max-tokens", args.max_tokens, 1, None),
+                  ("--request-max-tokens", args.request_max_tokens, 1, None),
+                  ("--max-failures", args.max_failures, 0, None), ("--max-empty-rounds", args.max_empty_rounds, 0, None),
+                  ("--num-prompt-instructions", args.num_prompt_instructions, 1, None),
+                  ("--request-batch-size", args.request_batch_size, 1, None),
+                  ("--max-instances-to-generate", args.max_instances_to_generate, 1, None)])
 
 
 def _replay(args: argparse.Namespace) -> int:

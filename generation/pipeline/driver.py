@@ -111,9 +111,7 @@ class Driver:
 
     # -- settings, budgets ----------------------------------------------------------------------
     def _over_budget(self) -> bool:
-        s, log = self.settings, self.state.log
-        return ((s.max_tokens is not None and log.tokens_used >= s.max_tokens)
-                or (s.max_cost is not None and log.cost_used >= s.max_cost))
+        return self.state.log.over_budget(self.settings.max_tokens, self.settings.max_cost)
 
     def _stop(self, status: str, reason: str) -> None:
         if self.stop_reason is None:

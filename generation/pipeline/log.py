@@ -104,6 +104,11 @@ class RequestIndex:
         c = choice(rec)
         return rec, (c[0] if c else "")
 
+    def over_budget(self, max_tokens: int | None, max_cost: float | None) -> bool:
+        """Whether the run has spent its token or dollar budget (None: no limit)."""
+        return ((max_tokens is not None and self.tokens_used >= max_tokens)
+                or (max_cost is not None and self.cost_used >= max_cost))
+
     @property
     def tokens_used(self) -> int:
         return sum(s.prompt_tokens + s.completion_tokens for s in self.stats.values())

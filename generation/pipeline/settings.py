@@ -7,8 +7,11 @@ change between invocations.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ..errors import InputError
 
 from ..lm.config import EMBEDDED_MODEL, BackendConfig
 from .profiles import Profile
@@ -86,3 +89,14 @@ def hashed_settings(settings: GenerateSettings, profile: Profile, config: Backen
     if settings.overlap_rounds:  # prompts sample an older pool
         d["overlap_rounds"] = True
     return d
+
+
+def check_ranges(checks: Sequence[tuple[str, float | None, float, float | None]]) -> None:
+    """(flag, value, low, high-or-None) for each number a run cannot use: the first out of range is
+    refused with one line, before anything is written. None values were not given."""
+    for flag, value, low, high in checks:
+        if value is None:
+            continue
+        if value < low or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise InputError(f"must be {span}, got {value}", field=flag)

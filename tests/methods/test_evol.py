@@ -8,11 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from selfinstruct.generation import cli
 from selfinstruct.generation.pipeline.methods.parsing import copies_scaffold, is_refusal, is_yes, says_nothing
 from selfinstruct.generation.pipeline.methods.pool import load_pool
 
-from .conftest import method_files, read_jsonl
+from .conftest import read_jsonl
 
 OPERATIONS = {"add_constraints", "deepen", "concretize", "increase_reasoning", "complicate_input", "breadth"}
 
@@ -55,16 +54,6 @@ def test_epochs_lineage_and_eliminations(tmp_path, run_method, server):
         assert len(later) >= 2, r  # asked in epoch 1 and again in epoch 2
     answers = {r["instruction"]: r["output"] for r in read_jsonl(out / "all_generated_instances.jsonl")}
     assert all(answers[r["instruction"]] == r["output"] for r in lineage)
-
-
-def test_replay_equals_the_run(tmp_path, run_method, server):
-    out = tmp_path / "e"
-    assert run_method("evol", out, "--epochs", "2", "--pool-limit", "12") == 0
-    seen = len(server.received)
-    again = tmp_path / "replayed"
-    assert cli.main(["replay", "--batch-dir", str(out), "--out", str(again), "--no-progress", "--no-summary"]) == 0
-    assert len(server.received) == seen
-    assert method_files(again, "lineage.jsonl") == method_files(out, "lineage.jsonl")
 
 
 def test_pool_sources(tmp_path, run_method):

@@ -1,30 +1,24 @@
-"""Both methods survive SIGKILL at random moments with nothing lost or paid twice, and their runs
-become datasets that `load_dataset` reads back."""
+"""Both methods survive SIGKILL at random moments with nothing lost or paid twice, replay their
+runs without model calls, and their runs become datasets that `load_dataset` reads back."""
 from __future__ import annotations
 
-import os
+import json
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from selfinstruct.generation import cli
 from doubles.localserver import LocalServer
 from doubles.family import respond
+from sigkill import kill_repeatedly
 
 from .conftest import method_argv, method_files, read_jsonl
 
 CASES = {"unnatural": (["--num-examples", "24", "--concurrency", "1"], "paraphrases.jsonl"),
          "evol": (["--epochs", "2", "--pool-limit", "12", "--concurrency", "1"], "lineage.jsonl")}
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
 
 
 @pytest.mark.parametrize("method", list(CASES))
@@ -35,26 +29,30 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, method):
         assert cli.main(method_argv(method, reference, srv.base_url, *extra)) == 0
         killed = tmp_path / "killed"
         cmd = [sys.executable, "-m", "selfinstruct.generation.cli", *method_argv(method, killed, srv.base_url, *extra)]
-        rng, kills = random.Random(3), 0
-        for _ in range(12):
-            before = _size(killed / "requests.jsonl")
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and _size(killed / "requests.jsonl") <= before and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 0.2))
-            if proc.poll() is not None:
-                assert proc.returncode == 0, proc.stderr.read().decode()
-                break
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            kills += 1
+        kills = kill_repeatedly(cmd, killed / "requests.jsonl", tries=12, rng=random.Random(3), max_pause=0.2)
         assert kills >= 3, f"only {kills} kills landed before the run finished"
         final = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert final.returncode == 0, final.stderr
     assert method_files(killed, own) == method_files(reference, own)
     answered = Counter((r["step"], r["key"]) for r in read_jsonl(killed / "requests.jsonl") if r["response"] is not None)
     assert answered and max(answered.values()) == 1  # no request answered (and paid for) twice
+
+
+REPLAYS = {"unnatural": (["--num-examples", "12", "--paraphrases", "1"], "paraphrases.jsonl"),
+           "evol": (["--epochs", "2", "--pool-limit", "12"], "lineage.jsonl")}
+
+
+@pytest.mark.parametrize("method", list(REPLAYS))
+def test_replay_equals_the_run_without_model_calls(tmp_path, run_method, server, method):
+    extra, own = REPLAYS[method]
+    out = tmp_path / "run"
+    assert run_method(method, out, *extra) == 0
+    seen = len(server.received)
+    again = tmp_path / "replayed"
+    assert cli.main(["replay", "--batch-dir", str(out), "--out", str(again), "--no-progress", "--no-summary"]) == 0
+    assert len(server.received) == seen
+    assert method_files(again, own) == method_files(out, own)
+    assert json.loads((again / "manifest.json").read_text())["status"] == "replayed"
 
 
 @pytest.mark.parametrize("method, config", [("unnatural", "paraphrases"), ("evol", "lineage")])

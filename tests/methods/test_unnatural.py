@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from selfinstruct.generation import cli
 from selfinstruct.generation.pipeline.methods.parsing import parse_example, parse_numbered
 from selfinstruct.generation.similarity import RougeLIndex
 
-from .conftest import SECRET, method_files, read_jsonl
+from .conftest import SECRET, read_jsonl
 
 
 def test_parse_example_needs_all_three_fields_once():
@@ -51,17 +50,6 @@ def test_a_run_fires_every_filter_and_links_each_paraphrase(tmp_path, run_method
     cores = [b for b in server.received if "Write one more example" in b["prompt"]]
     assert all(b["prompt"].count("\nConstraints: ") == 3 for b in cores)
     assert SECRET not in "".join(p.read_text() for p in out.rglob("*.json*"))
-
-
-def test_replay_equals_the_run_without_model_calls(tmp_path, run_method, server):
-    out = tmp_path / "u"
-    assert run_method("unnatural", out, "--num-examples", "12", "--paraphrases", "1") == 0
-    seen = len(server.received)
-    again = tmp_path / "replayed"
-    assert cli.main(["replay", "--batch-dir", str(out), "--out", str(again), "--no-progress", "--no-summary"]) == 0
-    assert len(server.received) == seen
-    assert method_files(again, "paraphrases.jsonl") == method_files(out, "paraphrases.jsonl")
-    assert json.loads((again / "manifest.json").read_text())["status"] == "replayed"
 
 
 def test_rouge_l_dedup_drops_near_copies(tmp_path, run_method):

@@ -1,30 +1,21 @@
 """SIGKILL at random moments, resume, and get exactly the files of an uninterrupted run."""
 from __future__ import annotations
 
-import os
 import json
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from doubles.localserver import LocalServer
 from doubles.synthetic import synthetic_responder
+from sigkill import kill_repeatedly
 
 from .conftest import derived_files, read_jsonl
 
 KILLS = 10
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 @pytest.mark.parametrize("extra", [[], ["--overlap-rounds"]], ids=["rounds", "overlapped-rounds"])
@@ -38,25 +29,13 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path, gen
 
         killed = tmp_path / "killed"
         cmd = [sys.executable, "-m", "selfinstruct.generation.cli", "generate", "--out", str(killed), *common]
-        rng = random.Random(7)
-        kills = 0
-        for _ in range(KILLS * 3):
-            before = _size(killed / "requests.jsonl")
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 60
-            # wait for the run to make some progress (a new round logged), then kill it at a random moment
-            while proc.poll() is None and _size(killed / "requests.jsonl") <= before and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 0.25))
-            if proc.poll() is not None:
-                assert proc.returncode == 0, proc.stderr.read().decode()
-                break
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            kills += 1
-            # nothing accepted is lost or duplicated at any moment
+
+        def nothing_kept_twice() -> None:  # nothing accepted is lost or duplicated at any moment
             kept = [r["instruction"] for r in read_jsonl_tolerant(killed / "machine_generated_instructions.jsonl")]
             assert len(kept) == len(set(kept))
+
+        kills = kill_repeatedly(cmd, killed / "requests.jsonl", tries=KILLS * 3, rng=random.Random(7), max_pause=0.25,
+                                after_kill=nothing_kept_twice)
         assert kills >= 10, f"only {kills} kills landed before the run finished"
         final = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert final.returncode == 0, final.stderr

@@ -7,10 +7,11 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from ...errors import InputError, RunStopped
+from ...errors import RunStopped
 from ...lm.config import BackendConfig, config_from_args
 from ...lock import DirectoryLock
 from ...rundir import file_sha256
+from ..settings import check_ranges
 from .runner import MethodRunner
 from .settings import MethodSettings
 
@@ -40,15 +41,12 @@ def _packaged_examples() -> Path:
     return default_seed_path().with_name(PACKAGED_EXAMPLES)
 
 
-def _check(settings: MethodSettings) -> None:
-    for flag, value, low in (("--num-examples", settings.num_examples, 1), ("--paraphrases", settings.paraphrases, 0),
-                             ("--epochs", settings.epochs, 1), ("--concurrency", settings.concurrency, 1),
-                             ("--pool-limit", settings.pool_limit, 1), ("--max-cost", settings.max_cost, 0),
-                             ("--max-tokens", settings.max_tokens, 1), ("--request-max-tokens", settings.request_max_tokens, 1)):
-        if value is not None and value < low:
-            raise InputError(f"must be >= {low}, got {value}", field=flag)
-    if not 0.0 <= settings.threshold <= 1.0:
-        raise InputError(f"must be between 0 and 1, got {settings.threshold}", field="--threshold")
+def _check(s: MethodSettings) -> None:
+    check_ranges([("--num-examples", s.num_examples, 1, None), ("--paraphrases", s.paraphrases, 0, None),
+                  ("--epochs", s.epochs, 1, None), ("--concurrency", s.concurrency, 1, None),
+                  ("--pool-limit", s.pool_limit, 1, None), ("--max-cost", s.max_cost, 0.0, None),
+                  ("--max-tokens", s.max_tokens, 1, None), ("--request-max-tokens", s.request_max_tokens, 1, None),
+                  ("--threshold", s.threshold, 0.0, 1.0)])
 
 
 def method_settings(args: argparse.Namespace, framing: str) -> MethodSettings:
@@ -62,8 +60,8 @@ def method_settings(args: argparse.Namespace, framing: str) -> MethodSettings:
         path = Path(args.seed_examples) if args.seed_examples else _packaged_examples()
         s.seed_examples, s.seed_examples_sha256 = str(path), file_sha256(path) if path.is_file() else None
     else:
-        s.pool = str(Path(args.pool).resolve()) if args.pool else None
         pool = Path(args.pool) if args.pool else None
+        s.pool = str(pool.resolve()) if pool is not None else None
         s.pool_sha256 = file_sha256(pool) if pool is not None and pool.is_file() else None
     return s
 

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...exact_dups import RULE as EXACT_RULE
 from ...exact_dups import ExactDuplicates
 from ...records import Instance, Rejection, TrainingInstance
 from ...rundir import RunPaths
@@ -36,7 +37,7 @@ class Gate:
     def judge(self, text: str, key: str | None = None) -> tuple[str | None, float | None]:
         """(rule, score): `key` (default: the text) decides exact copies, the text near ones."""
         if self.exact.first(key or text) is not None:
-            return "exact_duplicate", None
+            return EXACT_RULE, None
         if self.index is not None:
             d = self.index.admit(text)
             if not d.kept:

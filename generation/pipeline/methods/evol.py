@@ -66,8 +66,8 @@ class EvolInstruct:
                     for j, (p, op) in enumerate(zip(pool, ops))]
             children = []
             for j, (p, answer) in enumerate(zip(pool, runner.ask("evolve", asks))):
-                rule = "request_failed" if answer is None else self._evolution_rule(p, clean_evolution(answer.text))
                 child, score = clean_evolution(answer.text) if answer is not None else None, None
+                rule = "request_failed" if child is None else self._evolution_rule(p, child)
                 if rule is None:
                     rule, score = gate.judge(child)
                 if rule is not None:
@@ -90,9 +90,7 @@ class EvolInstruct:
             next_pool, kept = list(pool), 0
             for (j, child, answer), reply in zip(gained, replies):
                 parent, text = pool[j], reply.text.strip() if reply is not None else ""
-                rule = ("answer_failed" if reply is None else "refusal"
-                        if is_refusal(text, self.spec.options["refusal_max_words"]) else "says_nothing"
-                        if says_nothing(text) else None)
+                rule = "answer_failed" if reply is None else self._answer_rule(text)
                 if rule is not None:
                     out.reject("answer", base + j, child, rule, instruction=parent.instruction)
                     continue
@@ -114,6 +112,13 @@ class EvolInstruct:
             return "unchanged"
         if copies_scaffold(child, self.texts["scaffold"]):
             return "copied_scaffold"
+        return None
+
+    def _answer_rule(self, answer: str) -> str | None:
+        if is_refusal(answer, self.spec.options["refusal_max_words"]):
+            return "refusal"
+        if says_nothing(answer):
+            return "says_nothing"
         return None
 
     def files(self, out: Outcome, kept_rows: list[dict], rows: list[Evolved]) -> dict[str, list[dict]]:

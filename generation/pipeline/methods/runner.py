@@ -8,7 +8,6 @@ a fresh run, a resumed run (the log replays the decisions already made) and an o
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,7 +57,7 @@ class MethodRunner:
         self.files = DerivedFiles()
         self.settings_hash = settings_hash(settings.hashed(config))
         self.counts: dict[str, Any] = {}
-        self.started = time.monotonic()
+        self.started_at: str | None = None  # the first invocation's, kept across resumes
 
     def _stop(self, status: str, reason: str) -> None:
         if self.stop_reason is None:
@@ -88,7 +87,7 @@ class MethodRunner:
         size = max(1, self.settings.concurrency)
         try:
             for start in range(0, len(missing), size):
-                if self._over_budget():
+                if self.log.over_budget(self.settings.max_tokens, self.settings.max_cost):
                     self.status = "stopped_budget"
                     raise Halt("budget reached")
                 chunk = missing[start:start + size]
@@ -104,11 +103,6 @@ class MethodRunner:
             progress.close_bar(bar)
             self.sender.bar = None
 
-    def _over_budget(self) -> bool:
-        s = self.settings
-        return ((s.max_tokens is not None and self.log.tokens_used >= s.max_tokens)
-                or (s.max_cost is not None and self.log.cost_used >= s.max_cost))
-
     # -- files ---------------------------------------------------------------------------------------
     def write(self, files: dict[str, list[dict]]) -> None:
         """Rewrite the method's derived files (atomically) from its state."""
@@ -120,25 +114,27 @@ class MethodRunner:
     def write_manifest(self) -> None:
         if self.mode == "replay" and not self.counts:
             return
-        old = read_manifest(self.paths.manifest) or {}
         write_json(self.paths.manifest, {
             "status": self.status, "method": self.settings.method, "profile": "default",
             "framing": self.settings.framing, "model": self.config.model, "backend": self.config.backend,
             "settings": {**asdict(self.settings), **self.config.public_dict()},
             "hashed_settings": self.settings.hashed(self.config), "settings_hash": self.settings_hash,
             "versions": versions(), "counts": self.counts, **usage(self.log),
-            "stop_reason": self.stop_reason, "started_at": old.get("started_at") or now(), "updated_at": now(),
+            "stop_reason": self.stop_reason, "started_at": self.started_at, "updated_at": now(),
             **({"replay_of": self.settings.replay_of} if self.settings.replay_of else {}),
         })
 
     # -- the whole run ---------------------------------------------------------------------------------
-    def run(self, method: Callable[[MethodRunner], dict[str, list[dict]]]) -> str:
-        """Run the method's loop; its return (or the state at a halt) is written either way."""
+    def run(self, method: Callable[[MethodRunner], None]) -> str:
+        """Run the method's loop (it writes its files through `write`); the manifest is written
+        whether it finishes or halts."""
         self.paths.root.mkdir(parents=True, exist_ok=True)
         live = self.mode == "live"
+        old = read_manifest(self.paths.manifest) if live else None
         if live:
-            check_same_settings(read_manifest(self.paths.manifest), self.settings.hashed(self.config),
-                                self.settings_hash, self.paths.manifest, force=self.force)
+            check_same_settings(old, self.settings.hashed(self.config), self.settings_hash, self.paths.manifest,
+                                force=self.force)
+        self.started_at = (old or {}).get("started_at") or now()
         self.log.add_all(load_requests(self.paths.requests) if live else (self.records or []))
         try:
             try:

@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass
 
 from ...errors import InputError
+from ...exact_dups import RULE as EXACT_RULE
+from ...exact_dups import ExactDuplicates
 from ...jsonl import iter_jsonl
 from ...records import Instance, KeptInstruction, instruction_id, response_metadata
 from ..sampling import request_seed
@@ -132,7 +134,7 @@ class UnnaturalInstructions:
         asks = [Ask(f"paraphrase:{e.id}", self.spec.request("paraphrase", self.paraphrase_prompt(e.instruction), s,
                                                             seed=request_seed(s.seed, 1_000_000 + e.request_idx)),
                     {"request_idx": e.request_idx}) for e in kept]
-        seen = Gate(MethodSettings(method="unnatural"), [e.instruction for e in kept])  # exact copies only
+        seen = ExactDuplicates([e.instruction for e in kept])  # paraphrases: exact copies only
         rows: list[dict] = []
         for e, answer in zip(kept, runner.ask("paraphrase", asks)):
             if answer is None:
@@ -142,10 +144,10 @@ class UnnaturalInstructions:
             if not items:
                 out.reject("paraphrase", e.request_idx, answer.text, "unparseable", instruction=e.instruction)
             for text in items:
-                rule, _ = seen.judge(text)
-                if rule is not None:
-                    out.reject("paraphrase", e.request_idx, text, rule, instruction=e.instruction)
+                if seen.first(text) is not None:
+                    out.reject("paraphrase", e.request_idx, text, EXACT_RULE, instruction=e.instruction)
                     continue
+                seen.add(text)
                 pid = f"paraphrase_{len(rows)}"
                 rows.append({"id": pid, "source_id": e.id, "instruction": text, "source_instruction": e.instruction,
                              "input": e.input, "output": outputs[e.id]})
