@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from selfinstruct.generation.errors import InputError
@@ -131,8 +130,3 @@ def load_judge_spec(name_or_path: str = "default") -> JudgeSpec:
         temperature=float(sampling.get("temperature", 0.0)), top_p=float(sampling.get("top_p", 1.0)),
         verdict_retries=int(_field(data, "verdict_retries", int, source)),
         max_response_chars=None if chars is None else int(chars), source=source)
-
-
-def spec_path_hint(spec: JudgeSpec) -> str:
-    """Where a spec came from, without the user's directories (for reports and manifests)."""
-    return spec.source if spec.source.startswith("judges/") else Path(spec.source).name
