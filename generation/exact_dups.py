@@ -41,12 +41,12 @@ class ExactDuplicates(Generic[T]):
         for text in texts:
             self.add(text)
 
-    def first(self, text: str) -> T | str | None:
-        """What this text duplicates, or None."""
-        return self._first.get(exact_key(text))
+    def first(self, text: str, key: str | None = None) -> T | str | None:
+        """What this text duplicates, or None. `key` is `exact_key(text)` when the caller has it."""
+        return self._first.get(exact_key(text) if key is None else key)
 
-    def add(self, text: str, item: T | None = None) -> None:
-        self._first.setdefault(exact_key(text), text if item is None else item)
+    def add(self, text: str, item: T | None = None, key: str | None = None) -> None:
+        self._first.setdefault(exact_key(text) if key is None else key, text if item is None else item)
 
 
 def split_exact_duplicates(items: Sequence[T], against: Sequence[T] = (), *,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..exact_dups import RULE as EXACT_DUPLICATE, ExactDuplicates, copy_score
+from ..exact_dups import RULE as EXACT_DUPLICATE, ExactDuplicates, copy_score, exact_key
 from .heuristics import heuristic_rejection
 from .parsing import Dropped
 
@@ -72,12 +72,13 @@ class InstructionFilter:
         rule = heuristic_rejection(candidate)
         if rule is not None:
             return Verdict(candidate, rule)
-        copied = self._copied(candidate)
+        key = self._key(candidate)
+        copied = self._copied(candidate, key)
         if copied is not None:
             return copied
         decision = self.index.admit(candidate)
         if decision.kept:
-            self._keep(candidate)
+            self._keep(candidate, key)
             return Verdict(candidate, None, pool_index=decision.index)
         return Verdict(candidate, "rouge_l", score=decision.score, nearest=self.index.text(decision.index))
 
@@ -87,13 +88,18 @@ class InstructionFilter:
         carry their record fields, computed from the same scores as the verdict."""
         verdicts: list[Verdict | None] = [None] * len(candidates)
         passing = []
+        keys: dict[int, str | None] = {}  # each candidate normalised once, for every exact check
         batch_copies = ExactDuplicates()  # a copy of an earlier candidate of this batch goes too
         for i, cand in enumerate(candidates):
             rule = heuristic_rejection(cand)
-            copied = None if rule is not None else self._copied(cand, batch_copies)
+            copied = None
+            if rule is None:
+                keys[i] = key = self._key(cand)
+                copied = self._copied(cand, key, batch_copies)
             if rule is None and copied is None:
                 passing.append(i)
-                batch_copies.add(cand)
+                if key is not None:
+                    batch_copies.add(cand, key=key)
             else:
                 verdicts[i] = copied or Verdict(cand, rule)
         batch = getattr(self.index, "admit_batch", None)
@@ -115,27 +121,31 @@ class InstructionFilter:
             decision, meta = res
             cand = candidates[i]
             if decision.kept:
-                self._keep(cand)
+                self._keep(cand, keys[i])
                 verdicts[i] = Verdict(cand, None, pool_index=decision.index, most_similar=meta.most_similar,
                                       avg_similarity_score=float(meta.avg_similarity_score))
             else:
                 verdicts[i] = Verdict(cand, "rouge_l", score=decision.score, nearest=self.index.text(decision.index))
         return verdicts
 
-    def _copied(self, candidate: str, *batches: ExactDuplicates) -> Verdict | None:
+    def _key(self, candidate: str) -> str | None:
+        """The candidate's exact-copy key, or None when the rule is off."""
+        return None if self.exact is None else exact_key(candidate)
+
+    def _copied(self, candidate: str, key: str | None, *batches: ExactDuplicates) -> Verdict | None:
         """An exact_duplicate verdict when `candidate` copies the pool (or an earlier candidate
         of its batch); None when it copies nothing or the rule is off."""
-        if self.exact is None:
+        if key is None:
             return None
         for seen in (self.exact, *batches):
-            original = seen.first(candidate)
+            original = seen.first(candidate, key)
             if original is not None:
                 return Verdict(candidate, EXACT_DUPLICATE, score=copy_score(candidate), nearest=original)
         return None
 
-    def _keep(self, candidate: str) -> None:
-        if self.exact is not None:
-            self.exact.add(candidate)
+    def _keep(self, candidate: str, key: str | None) -> None:
+        if key is not None:
+            self.exact.add(candidate, key=key)
 
     def metadata(self, pool_indices: list[int]) -> list[tuple[dict[str, float], float]]:
         """(most_similar, avg_similarity_score) of each pool entry against the entries before it."""
