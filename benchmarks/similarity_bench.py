@@ -12,6 +12,9 @@
     spot-checked against rouge_score + upstream's expressions (numpy < 1.25's tie order, as
     tests/similarity/test_argsort_legacy.py checks it): <= 120 s. `--all-kept`
     treats every sentence as kept instead (the worst case for a 50k pool).
+(d)-(g) Issue 19, the same filter at a million sentences (benchmarks/similarity_scale.py): growth
+    from 50k to `--scale`, exactness against brute force, the rapidfuzz cdist loop side by side,
+    bounded top-10. `--skip-1m` leaves them out; `--scale 200000` sizes them down.
 Ends with one `target` line per goal (exit 0 either way).
 """
 from __future__ import annotations
@@ -28,18 +31,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+from million_corpus import load_originals as load  # noqa: E402  (benchmarks/ is sys.path[0])
+
 DEFAULT_CORPUS = REPO.parent / "shared" / "bench" / "instruction_corpus_50k.jsonl"
-
-
-def load(path: Path, limit: int | None = None) -> list[str]:
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                out.append(json.loads(line)["instruction"])
-                if limit is not None and len(out) >= limit:
-                    break
-    return out
 
 
 def rouge_score_filter(texts: list[str], threshold: float, limit: int | None = None):
@@ -109,11 +103,27 @@ def main() -> int:
     ap.add_argument("--all-kept", action="store_true",
                     help="(c) over all sentences as if every one were kept (1.25e9 pairs at 50k), "
                          "instead of the ones the incremental filter keeps")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c,d,e,f,g")
+    ap.add_argument("--scale", type=int, default=1_000_000, help="largest corpus of (d)-(g)")
+    ap.add_argument("--skip-1m", action="store_true", help="skip (d)-(g)")
+    ap.add_argument("--growth-sizes", default="50000,100000,250000,500000",
+                    help="corpus sizes of (d) besides --scale")
+    ap.add_argument("--prefix", type=int, default=20_000, help="(e): sentences checked from the start")
+    ap.add_argument("--windows", type=int, default=2, help="(e): random windows checked deeper in")
+    ap.add_argument("--window", type=int, default=2000)
+    ap.add_argument("--baseline-sample", type=int, default=1000, help="(f): candidates timed")
+    ap.add_argument("--top10-sample", type=int, default=2000, help="(g): kept sentences timed")
+    ap.add_argument("--top10-checked", type=int, default=200, help="(g): of those, checked on a whole row")
     ap.add_argument("--_child", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--_scale_child", type=Path, nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child is not None:
         child_incremental(args.corpus, args.threshold, args._child)
+        return 0
+    if args._scale_child is not None:
+        import similarity_scale
+
+        similarity_scale.child(*args._scale_child, args.threshold)
         return 0
     if not args.corpus.exists():
         print(f"corpus not found: {args.corpus} (pass --corpus)", file=sys.stderr)
@@ -216,6 +226,11 @@ def main() -> int:
         ok = agree == len(checks)
         targets.append(("metadata_50k_wall" + ("_all_kept" if args.all_kept else ""),
                         f"{wall:.2f}s{'' if ok else ' (MISMATCH)'}", "<=120s", ok and wall <= 120))
+
+    if not args.skip_1m and not skip >= {"d"}:
+        import similarity_scale
+
+        similarity_scale.main_part(args, Path(__file__), targets, skip)
 
     for name, measured, goal, ok in targets:
         print(f"target {name}: {measured} vs {goal} {verdict(ok)}")

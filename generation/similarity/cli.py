@@ -43,6 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=_threshold, default=0.7, help="default 0.7")
     p.add_argument("--inclusive", action="store_true",
                    help="reject at score >= threshold (the paper's rule) instead of > threshold (upstream code)")
+    p.add_argument("--metadata", choices=("none", "top10", "full"), default="none",
+                   help="add upstream's similarity fields to each kept record, against the pool before it: "
+                   "full = most_similar + exact avg_similarity_score (quadratic); top10 = most_similar by "
+                   "bounded search, the mean exact up to --exact-mean-max entries, beyond that "
+                   "avg_similarity_score_estimate + avg_similarity_sample_size; none (default): records unchanged")
+    p.add_argument("--exact-mean-max", type=int, default=50_000, metavar="N",
+                   help="top10: largest pool whose mean is computed exactly (default 50000)")
+    p.add_argument("--mean-sample", type=int, default=10_000, metavar="N",
+                   help="top10: pool entries sampled for the estimated mean beyond it (default 10000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=holding(run_filter))
 
@@ -52,7 +61,7 @@ def run_filter(args: argparse.Namespace) -> int:
 
     from ..exact_dups import rejection_record as exact_rejection, rouge_blind_warning, split_exact_duplicates
     from ..jsonl import atomic_writer, dumps
-    from .dedup import deduplicate, read_records, rejection_record
+    from .dedup import MetadataPolicy, deduplicate, read_records, rejection_record
 
     rejected_path = args.rejected or default_rejected_path(args.out)
     against_field = args.against_field or args.field
@@ -67,9 +76,11 @@ def run_filter(args: argparse.Namespace) -> int:
     with atomic_writer(args.out) as out, atomic_writer(rejected_path) as rej:
         rej.write("".join(dumps(exact_rejection(copy, original)) + "\n" for copy, original in copies))
         bar.update(len(copies))
-        for verdict in deduplicate(unique, against, threshold=args.threshold, inclusive=args.inclusive):
+        policy = MetadataPolicy(args.metadata, args.exact_mean_max, args.mean_sample)
+        for verdict in deduplicate(unique, against, threshold=args.threshold, inclusive=args.inclusive,
+                                   metadata=policy):
             if verdict.kept:
-                out.write(dumps(verdict.record.data) + "\n")
+                out.write(dumps({**verdict.record.data, **(verdict.fields or {})}) + "\n")
                 kept += 1
             else:
                 rej.write(dumps(rejection_record(verdict)) + "\n")

@@ -32,6 +32,40 @@ class Verdict:
     kept: bool
     score: float | None = None  # highest ROUGE-L against the pool, when rejected
     nearest: Record | None = None  # the first pool entry reaching it, when rejected
+    fields: dict[str, Any] | None = None  # similarity metadata of a kept record (`metadata=`)
+
+
+METADATA_MODES = ("none", "top10", "full")
+
+
+@dataclass(frozen=True)
+class MetadataPolicy:
+    """What a kept record carries. "full": upstream's `most_similar` (numpy < 1.25's tie order)
+    and exact `avg_similarity_score` over the whole pool: quadratic. "top10": the ten most
+    similar by bounded search (equal scores by pool order), the mean exact while the pool has at
+    most `exact_mean_max` entries and beyond that `avg_similarity_score_estimate` with
+    `avg_similarity_sample_size` (a uniform sample of `mean_sample`), never an unnamed estimate."""
+
+    mode: str = "none"
+    exact_mean_max: int = 50_000
+    mean_sample: int = 10_000
+
+    def fields(self, index: RougeLIndex, text: str, upto: int) -> dict[str, Any] | None:
+        if self.mode == "none":
+            return None
+        if self.mode == "full":
+            md = index.metadata_batch([text], upto=upto, workers=1)[0]
+            return {"most_similar": md.most_similar, "avg_similarity_score": md.avg_similarity_score}
+        top = index.top_k_bounded(text, 10, upto=upto)
+        out: dict[str, Any] = {"most_similar": {index.text(i): s for i, s in top}}
+        sample = upto if upto <= self.exact_mean_max else self.mean_sample
+        mean = index.mean_estimate(text, sample, upto=upto, seed=upto)
+        if mean.exact:
+            out["avg_similarity_score"] = mean.value
+        else:
+            out["avg_similarity_score_estimate"] = mean.value
+            out["avg_similarity_sample_size"] = mean.sample_size
+        return out
 
 
 def read_records(path: str | Path, field: str) -> Iterator[Record]:
@@ -48,8 +82,9 @@ def read_records(path: str | Path, field: str) -> Iterator[Record]:
 
 
 def deduplicate(records: Iterable[Record], against: Iterable[Record] = (), *, threshold: float = 0.7,
-                inclusive: bool = False) -> Iterator[Verdict]:
-    """Yield a verdict per record, in order (lazily, so a caller can stream and show progress)."""
+                inclusive: bool = False, metadata: MetadataPolicy = MetadataPolicy()) -> Iterator[Verdict]:
+    """Yield a verdict per record, in order (lazily, so a caller can stream and show progress);
+    a kept one carries `metadata`'s fields against the pool before it."""
     index = RougeLIndex(threshold=threshold, inclusive=inclusive)
     pool: list[Record] = []
     for ref in against:
@@ -59,7 +94,7 @@ def deduplicate(records: Iterable[Record], against: Iterable[Record] = (), *, th
         decision = index.admit(record.text)
         if decision.kept:
             pool.append(record)
-            yield Verdict(record, True)
+            yield Verdict(record, True, fields=metadata.fields(index, record.text, decision.index))
         else:
             yield Verdict(record, False, decision.score, pool[decision.index])
 

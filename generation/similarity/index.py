@@ -33,8 +33,8 @@ from rapidfuzz.distance import LCSseq
 from .batch import judge_chunk
 from .codes import Query, char, check_text, occurrence_keys, unchar
 from .decision import Decision
-from .metadata import RelabeledPool, SimilarityMetadata, batch_metadata, collapse_top_k, metadata_from_row, top_indices
-from .postings import OccurrenceIndex
+from .metadata import MeanEstimate, RelabeledPool, SimilarityMetadata, batch_metadata, collapse_top_k, metadata_from_row, top_indices
+from .postings import OccurrenceIndex, PairIndex
 from .scoring import fmeasure_array
 from .tokenize import tokenize
 
@@ -52,6 +52,13 @@ class RougeLIndex:
     # Largest token id a code point can carry; beyond it sequences become lists of ints
     # (slower in rapidfuzz, still exact). Class attribute so tests can lower it.
     max_char_id = 0x10FFFF - 0x800
+    # Pool size from which the screen at thresholds >= the index's own reads the pair index
+    # (postings that stay short) instead of the single-occurrence one (cheaper while small).
+    pair_min_pool = 1 << 16
+    # Levels below the threshold at which `top_k_bounded` searches (through a pair index of its
+    # own, once the pool is big enough for one) before it scores a whole row; none by default
+    # (see docs/similarity.md for why).
+    top_k_levels: tuple[float, ...] = ()
 
     def __init__(self, texts: Iterable[str] = (), *, threshold: float = 0.7, inclusive: bool = False) -> None:
         self.threshold = float(threshold)
@@ -59,6 +66,8 @@ class RougeLIndex:
         self._texts: list[str] = []
         self._vocab: dict[str, str | int] = {}  # token -> its symbol (a code point, or an int)
         self._occurrences = OccurrenceIndex()  # built when the screen first needs it
+        self._pairs = PairIndex(self.threshold)  # the screen at the index's own threshold, likewise
+        self._pair_levels: dict[float, PairIndex] = {}  # top_k_bounded's lower levels, likewise
         self._pool_symbols: set = set()  # every symbol some entry has
         self._first_with_code: dict = {}  # an entry's token sequence -> the first entry with it
         self._codes: list[str | list[int]] = []  # rapidfuzz-ready sequence of each entry
@@ -126,7 +135,10 @@ class RougeLIndex:
     def _ranking(self):
         """How `RelabeledPool` ranks symbols: by posting length when the postings are complete
         (cheap), else None (it counts the pool's tokens)."""
-        return self._doc_freq if self._occurrences.posted == len(self._codes) else None
+        for postings in (self._occurrences, self._pairs):
+            if postings.posted == len(self._codes):
+                return postings.doc_freq
+        return None
 
     def scoring_codes(self) -> tuple[dict[int, str] | None, list]:
         """(relabelling table, the pool's codes under it) for whole-row scoring; (None, raw
@@ -278,6 +290,48 @@ class RougeLIndex:
         row = self._row(self.query(text), text)
         return float(np.mean(row)) if len(row) else 0.0
 
+    def top_k_bounded(self, text: str, k: int = 10, *, upto: int | None = None,
+                      stats: dict | None = None) -> list[tuple[int, float]]:
+        """`top_k(text, k, order="stable")` against the first `upto` entries, found by the
+        screen instead of a whole row where it can be: at each level of `top_k_levels` (the
+        index's threshold first) every entry scoring at least the level is found exactly, so k
+        of them are the k best. Only a text with fewer than k entries above the lowest level
+        scores the whole pool (counted in `stats["whole_rows"]`)."""
+        size = len(self._texts) if upto is None else max(0, min(int(upto), len(self._texts)))
+        if size == 0 or k <= 0:
+            return []
+        q = self.query(text)
+        for level in sorted({self.threshold, *self.top_k_levels}, reverse=True):
+            if not 0.0 < level < 1.0 or q.n == 0:
+                continue
+            pairs = self._pairs if level == self.threshold else self._pair_levels.setdefault(level, PairIndex(level))
+            if level != self.threshold and not (size >= self.pair_min_pool and pairs.handles(level, q.n)):
+                continue  # the single-occurrence screen that far below costs more than a row
+            hits = sorted((-f, d) for f, d in self._screen(q, level, True, pairs) if f >= level and d < size)
+            if len(hits) >= k:
+                return [(d, -f) for f, d in hits[:k]]
+        if stats is not None:
+            stats["whole_rows"] = stats.get("whole_rows", 0) + 1
+        row = self._row(q, text, size)
+        return [(int(i), float(row[i])) for i in top_indices(row, k, "stable")]
+
+    def mean_estimate(self, text: str, sample: int, *, upto: int | None = None, seed: int = 0) -> MeanEstimate:
+        """`mean_score` against the first `upto` entries when there are at most `sample` of
+        them (exact); otherwise the mean over `sample` of them drawn uniformly without
+        replacement (seeded), named as an estimate with its sample size."""
+        size = len(self._texts) if upto is None else max(0, min(int(upto), len(self._texts)))
+        q = self.query(text)
+        if size <= sample:
+            row = self._row(q, text, size)
+            return MeanEstimate(float(np.mean(row)) if size else 0.0, size, size, True)
+        picks = np.sort(np.random.default_rng(seed).choice(size, sample, replace=False))
+        lens = np.frombuffer(self._lens, dtype=np.int64)[picks]
+        if q.n == 0:
+            return MeanEstimate(0.0, sample, size, False)
+        lcs = process.cdist([q.code], [self._codes[i] for i in picks.tolist()], scorer=LCSseq.similarity,
+                            processor=None, dtype=np.int32, workers=1)[0]
+        return MeanEstimate(float(np.mean(fmeasure_array(lcs, lens, q.n))), sample, size, False)
+
     def metadata(self, text: str, k: int = 10, order: str = "upstream") -> SimilarityMetadata:
         return metadata_from_row(self._texts, self._row(self.query(text), text), k, order)
 
@@ -312,6 +366,7 @@ class RougeLIndex:
         for d in range(len(self._texts)):
             self._codes[d] = [unchar(c) for c in self._codes[d]]
         self._occurrences.to_lists()
+        self._pairs, self._pair_levels = PairIndex(self.threshold), {}
         self._as_lists = True
         self._row_cache = None
         self._pool_symbols = {sym for code in self._codes for sym in code}
@@ -338,10 +393,15 @@ class RougeLIndex:
     def _best(self, q: Query, threshold: float, inclusive: bool) -> tuple[float, int] | None:
         """(max score, first index with it) if some entry passes, else None."""
         best = None
-        for f, d in self._occurrences.screen(q, threshold, inclusive, self._codes, self._lens, self._as_lists):
+        for f, d in self._screen(q, threshold, inclusive, self._pairs):
             if (f >= threshold if inclusive else f > threshold) and (best is None or f > best[0]):
                 best = (f, d)  # candidates come in index order: ties keep the first
         return best
+
+    def _screen(self, q: Query, threshold: float, inclusive: bool, pairs: PairIndex) -> list[tuple[float, int]]:
+        if len(self._codes) >= self.pair_min_pool and pairs.handles(threshold, q.n):
+            return pairs.screen(q, threshold, self._codes, self._lens, self._as_lists)
+        return self._occurrences.screen(q, threshold, inclusive, self._codes, self._lens, self._as_lists)
 
     def _row(self, q: Query, text: str, upto: int | None = None) -> np.ndarray:
         size = len(self._texts) if upto is None else max(0, min(int(upto), len(self._texts)))

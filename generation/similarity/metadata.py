@@ -52,6 +52,17 @@ _CHUNK = 64  # stable_top_indices: a block maximum per this many scores bounds t
 
 
 @dataclass(frozen=True)
+class MeanEstimate:
+    """`avg_similarity_score` where the whole pool may be too big to score: exact when
+    `sample_size == pool_size`, else the mean of a uniform sample, never passed off as exact."""
+
+    value: float
+    sample_size: int
+    pool_size: int
+    exact: bool
+
+
+@dataclass(frozen=True)
 class SimilarityMetadata:
     top_k: list[tuple[int, float]]  # (pool index, score), upstream's order
     most_similar: dict[str, float]  # upstream's field: top_k keyed by text

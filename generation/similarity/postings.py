@@ -1,8 +1,13 @@
-"""The inverted index over token occurrences and the near-duplicate screen that reads it.
+"""The inverted indexes the near-duplicate screen reads: token occurrences, and pairs of them.
 
-Kept apart from `index` because it is the one part of the pool that only the single-text
-near-duplicate test needs: a pool judged only in batches never builds it, and the pruning
-bounds it applies (docs/similarity.md) are easier to check on their own.
+Kept apart from `index` because they are the part of the pool that only the single-text
+near-duplicate test needs: a pool judged only in batches never builds them, and the pruning
+bounds they apply (docs/similarity.md) are easier to check on their own.
+
+`OccurrenceIndex` answers any threshold, with query-side prefix filtering over the postings of
+single elements: cheapest while the pool is small. Those postings grow with the pool, so past a
+size `PairIndex` takes over at thresholds at or above the index's own: it is prefix-filtered on
+both sides and keyed by pairs of elements, whose postings stay short.
 """
 from __future__ import annotations
 
@@ -29,6 +34,15 @@ _CHEAP_DIV = 64
 # (one rapidfuzz LCS of two short texts is ~0.2 us; a numpy or cdist call costs several).
 _SMALL = 128
 _SMALL_LCS = 100
+_DENSE = 16  # hit counts by bincount (size of the pool) while the pool is at most this many hits
+
+
+def min_overlap(n: int, t: float) -> int:
+    """Least LCS (hence token overlap) a text of n tokens needs with any partner to reach the
+    slackened threshold t: 2m/(m+n) >= t at the shortest partner, m_lo = ceil(n*t/(2-t)), and
+    then t*(m_lo+n)/2."""
+    m_lo = max(1, math.ceil(n * t / (2.0 - t)))
+    return max(1, math.ceil(t * (m_lo + n) / 2.0))
 
 
 class OccurrenceIndex:
@@ -73,10 +87,7 @@ class OccurrenceIndex:
             return empty
         # Every passing pair has 2*lcs > t*(m+n) with t lowered by _EPS (docs/similarity.md).
         t = max(threshold, 0.0) * (1.0 - _EPS)
-        # Shortest entry that can pass: 2m/(m+n) >= t  <=>  m >= n*t/(2-t).
-        m_lo = max(1, math.ceil(n * t / (2.0 - t)))
-        # Least LCS (hence overlap) any entry needs: t*(m+n)/2 at m = m_lo.
-        alpha = max(1, math.ceil(t * (m_lo + n) / 2.0))
+        alpha = min_overlap(n, t)  # least LCS (hence overlap) any entry needs
         if self.posted < len(codes):
             self.catch_up(codes, as_lists)
         get = self.postings.get
@@ -105,24 +116,166 @@ class OccurrenceIndex:
             merged = array("i")
             for posting in probed:
                 merged.extend(posting)
-            counts_arr = np.bincount(np.frombuffer(merged, dtype=np.int32))
-            docs = np.flatnonzero(counts_arr >= min_hits)
+            hit_docs = np.frombuffer(merged, dtype=np.int32)
+            if len(codes) <= _DENSE * len(hit_docs):  # a count per pool entry is cheapest
+                counts_arr = np.bincount(hit_docs)
+                docs = np.flatnonzero(counts_arr >= min_hits)
+                counts_arr = counts_arr[docs]
+            else:  # a big pool: counting by sorting the hits does not grow with it
+                docs, counts_arr = np.unique(hit_docs, return_counts=True)
+                docs, counts_arr = docs[counts_arr >= min_hits], counts_arr[counts_arr >= min_hits]
             m = np.frombuffer(lens, dtype=np.int64)[docs]
-            bound = np.minimum(np.minimum(counts_arr[docs] + unprobed, m), n)
+            bound = np.minimum(np.minimum(counts_arr + unprobed, m), n)
             cand = docs[2.0 * bound >= t * (m + n)].tolist()
-        # Exact LCS for the survivors; keep those whose real LCS still clears the same bound.
-        code, out = q.code, []
-        if len(cand) <= _SMALL_LCS:
-            similarity = LCSseq.similarity
-            for d in cand:
-                m_d = lens[d]
-                lcs = similarity(code, codes[d], score_cutoff=alpha)
-                if 2.0 * lcs >= t * (m_d + n):
-                    out.append((fmeasure(lcs, m_d, n), d))
-            return out
-        lcs_arr = process.cdist([code], [codes[d] for d in cand], scorer=LCSseq.similarity,
-                                processor=None, dtype=np.int32, score_cutoff=alpha, workers=1)[0]
-        for j in np.flatnonzero(2.0 * lcs_arr >= t * (np.frombuffer(lens, dtype=np.int64)[cand] + n)):
-            d = cand[j]
-            out.append((fmeasure(int(lcs_arr[j]), lens[d], n), d))
+        return verify(q, cand, codes, lens, alpha, t)
+
+
+def verify(q: Query, cand: list[int], codes: list, lens: array, alpha: int, t: float) -> list[tuple[float, int]]:
+    """Exact LCS for the surviving candidates (ascending indices); (score, index) of those whose
+    real LCS still clears the slackened bound 2*lcs >= t*(m+n), in index order."""
+    code, n, out = q.code, q.n, []
+    if len(cand) <= _SMALL_LCS:
+        similarity = LCSseq.similarity
+        for d in cand:
+            m_d = lens[d]
+            if 2.0 * min(m_d, n) < t * (m_d + n):  # length ratio alone rules it out
+                continue
+            lcs = similarity(code, codes[d], score_cutoff=alpha)
+            if 2.0 * lcs >= t * (m_d + n):
+                out.append((fmeasure(lcs, m_d, n), d))
         return out
+    lcs_arr = process.cdist([code], [codes[d] for d in cand], scorer=LCSseq.similarity,
+                            processor=None, dtype=np.int32, score_cutoff=alpha, workers=1)[0]
+    for j in np.flatnonzero(2.0 * lcs_arr >= t * (np.frombuffer(lens, dtype=np.int64)[cand] + n)):
+        d = cand[j]
+        out.append((fmeasure(int(lcs_arr[j]), lens[d], n), d))
+    return out
+
+
+_OFF = 1 << 30  # ranks (negative for elements first seen since the last re-rank) + this fit 31 bits
+
+
+class PairIndex:
+    """Entries indexed by *pairs* of elements of their rare prefix, for thresholds >= its own.
+
+    A pair that needs overlap o >= 2 shares its two rarest common elements, and the second of
+    them lies within the first |x| - o + 2 elements of each side (global order), so an entry is
+    found through one of the pairs of its first |x| - alpha + 2 elements. A pair of
+    medium-frequency words is far rarer than either word, so the postings read per query stay
+    short where single elements' grow with the pool. Most pairs occur once: a posting is then
+    the bare entry index, an array only from its second entry on. Ranks are redone when the
+    pool has grown fourfold (any fixed order is exact; a fresh one keeps postings short).
+    """
+
+    rebuild_min = 1024  # class attribute: tests lower it
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.t = threshold * (1.0 - _EPS)
+        self.df: dict = {}
+        self.rank: dict = {}
+        self.posted = 0
+        self._built_at = 0
+        self._next_new = -1
+        self.postings: dict[int, int | array] = {}
+        self.singles: dict = {}  # element -> entries made of that one token (pairs cannot find them)
+        self._prefix: dict[int, int] = {}
+
+    def handles(self, threshold: float, n: int) -> bool:
+        """Whether a query of n tokens at `threshold` is answered exactly here: every passing
+        pair then needs overlap >= 2, or (n == 1) only one-token entries can pass."""
+        if threshold < self.threshold or threshold >= 1.0:
+            return False
+        if n == 1:
+            return self.t > 2.0 / 3.0  # then 2/(1+m) > t needs m == 1
+        return min_overlap(n, threshold * (1.0 - _EPS)) >= 2
+
+    def prefix(self, m: int) -> int:
+        """How many of an entry's first elements (global order) its pairs are taken from."""
+        p = self._prefix.get(m)
+        if p is None:
+            p = self._prefix[m] = min(m, m - min_overlap(m, self.t) + 2)
+        return p
+
+    def catch_up(self, codes: list, as_lists: bool) -> None:
+        """Post the entries added since the last call; when the pool has grown fourfold since
+        the last ranking, count them only and re-rank and re-post everything instead."""
+        df = self.df
+        get = df.get
+        rebuild = len(codes) >= max(self.rebuild_min, 4 * self._built_at)
+        for d in range(self.posted, len(codes)):
+            keys = occurrence_keys(list(codes[d]), as_lists)
+            for key in keys:
+                df[key] = get(key, 0) + 1
+            if not rebuild:
+                self._post(d, keys)
+        self.posted = len(codes)
+        if rebuild:
+            self._rebuild(codes, as_lists)
+
+    def _post(self, d: int, keys: list) -> None:
+        rank = self.rank
+        for key in keys:
+            if key not in rank:
+                rank[key] = self._next_new
+                self._next_new -= 1
+        if len(keys) == 1:
+            self.singles.setdefault(keys[0], []).append(d)
+            return
+        vals = sorted([rank[key] + _OFF for key in keys])[:self.prefix(len(keys))]
+        postings = self.postings
+        setdefault = postings.setdefault
+        for k in _pairs(vals):
+            v = setdefault(k, d)  # most pairs are new: stored as the bare index
+            if v is not d:
+                if v.__class__ is int:
+                    postings[k] = array("i", (v, d))
+                else:
+                    v.append(d)
+
+    def _rebuild(self, codes: list, as_lists: bool) -> None:
+        df = self.df
+        self.rank = {key: r for r, key in enumerate(sorted(df, key=df.__getitem__))}
+        self._next_new = -1
+        self.postings, self.singles = {}, {}
+        for d in range(self.posted):
+            self._post(d, occurrence_keys(list(codes[d]), as_lists))
+        self._built_at = self.posted
+
+    def doc_freq(self, symbol) -> int:
+        return self.df.get(symbol, 0)
+
+    def screen(self, q: Query, threshold: float, codes: list, lens: array,
+               as_lists: bool) -> list[tuple[float, int]]:
+        """As `OccurrenceIndex.screen`, for a query that `handles` accepts."""
+        n = q.n
+        t = threshold * (1.0 - _EPS)
+        if self.posted < len(codes):
+            self.catch_up(codes, as_lists)
+        if n == 1:
+            docs = self.singles.get(q.elements[0], []) if q.elements else []
+            return verify(q, docs, codes, lens, 1, t)
+        alpha = min_overlap(n, t)
+        rank = self.rank
+        vals = sorted([rank[e] + _OFF for e in q.elements if e in rank])
+        if len(vals) < alpha:
+            return []
+        singles, arrays = array("i"), []
+        for v in map(self.postings.get, _pairs(vals[:len(vals) - alpha + 2])):
+            if v is not None:
+                if v.__class__ is int:
+                    singles.append(v)
+                else:
+                    arrays.append(v)
+        for v in arrays:
+            singles.extend(v)
+        if len(singles) <= _SMALL:
+            cand = sorted(set(singles))
+        else:
+            cand = np.unique(np.frombuffer(singles, dtype=np.int32)).tolist()
+        return verify(q, cand, codes, lens, alpha, t)
+
+
+def _pairs(vals: list[int]) -> list[int]:
+    """Pair keys of ascending ranks (offset to be non-negative): (rarer << 31) | other."""
+    return [(a << 31) | b for i, a in enumerate(vals) for b in vals[i + 1:]]

@@ -1,0 +1,118 @@
+"""The screens that take over at scale (issue 19): the pair index, its re-ranking, the bounded
+top-10 and the named mean estimate, all against rouge_score or a whole row of scores.
+
+The pair index normally starts at a pool of tens of thousands and re-ranks from a thousand
+entries; these tests lower both (class attributes) so small pools take every path.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selfinstruct.generation.similarity import RougeLIndex
+from selfinstruct.generation.similarity.postings import PairIndex
+
+from .conftest import ref_filter, ref_scores, texts
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import million_corpus as mc  # noqa: E402
+
+
+@contextlib.contextmanager
+def pairs_from_the_start(rebuild_min: int = 3, levels: tuple = ()):
+    saved = RougeLIndex.pair_min_pool, PairIndex.rebuild_min, RougeLIndex.top_k_levels
+    RougeLIndex.pair_min_pool, PairIndex.rebuild_min, RougeLIndex.top_k_levels = 0, rebuild_min, levels
+    try:
+        yield
+    finally:
+        RougeLIndex.pair_min_pool, PairIndex.rebuild_min, RougeLIndex.top_k_levels = saved
+
+
+few_words = texts(max_words=30, words=["a", "b", "c", "d", "b", "e", "f"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(texts(), few_words), max_size=40), st.lists(texts(), max_size=5),
+       st.sampled_from([0.7, 0.75, 0.9, 0.68, 0.5, 0.99, 1.0]), st.booleans())
+def test_pair_index_keeps_what_rouge_score_keeps(candidates, seeds, threshold, inclusive):
+    with pairs_from_the_start():
+        index = RougeLIndex(seeds, threshold=threshold, inclusive=inclusive)
+        decisions = index.admit_many(candidates)
+    assert [d.kept for d in decisions] == ref_filter(candidates, seeds, threshold, inclusive)
+    pool = list(seeds)
+    for text, d in zip(candidates, decisions):
+        if d.kept:
+            pool.append(text)
+        else:
+            scores = ref_scores(pool, text)
+            assert d.score == max(scores) and d.index == int(np.argmax(scores))
+
+
+def test_pair_index_agrees_with_whole_rows_on_corpus_variants(corpus):
+    """Families of edited corpus sentences (the benchmark's own generator): the hard cases, many
+    near-misses around 0.7; re-ranked several times on the way (rebuild_min 16)."""
+    stream = mc.build(corpus[:60], 1200, seed=5)
+    with pairs_from_the_start(rebuild_min=16):
+        fast = RougeLIndex(threshold=0.7)
+        decisions = [fast.admit(t) for t in stream]
+    assert fast._pairs._built_at >= 256  # re-ranked on the way, not only at the start
+    brute = RougeLIndex(threshold=0.7)
+    for text, d in zip(stream, decisions):
+        row = brute.scores(text)
+        if len(row) and row.max() > 0.7:
+            assert (d.kept, d.index, d.score) == (False, int(np.argmax(row)), float(row.max()))
+        else:
+            assert d.kept
+            brute.add(text)
+    rejected = sum(not d.kept for d in decisions)
+    assert 0.2 * len(stream) < rejected < 0.7 * len(stream)  # both verdicts are well exercised
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(texts(), few_words), min_size=1, max_size=30), st.one_of(texts(), few_words),
+       st.integers(1, 12), st.integers(0, 35))
+def test_bounded_top_k_is_the_stable_top_k(pool, text, k, upto):
+    with pairs_from_the_start(levels=(0.5, 0.3)):
+        index = RougeLIndex(pool, threshold=0.7)
+        stats: dict = {}
+        got = index.top_k_bounded(text, k, upto=upto, stats=stats)
+    scores = ref_scores(pool[:upto], text)
+    expected = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+    assert got == [(i, scores[i]) for i in expected]
+
+
+def test_bounded_top_k_scores_no_whole_row_when_the_levels_find_k(corpus):
+    pool = [corpus[0] + suffix for suffix in ("", "!", " now", " please", " again", " ok")] + corpus[1:100]
+    with pairs_from_the_start(levels=(0.5,)):
+        index = RougeLIndex(pool)
+        stats: dict = {}
+        top = index.top_k_bounded(corpus[0] + " today", 5, stats=stats)
+        assert stats == {} and [i for i, _ in top] == [0, 1, 2, 3, 4]
+        index.top_k_bounded(corpus[0] + " today", 20, stats=stats)
+        assert stats == {"whole_rows": 1}
+
+
+def test_mean_estimate_is_exact_up_to_the_sample_and_named_beyond(corpus):
+    index = RougeLIndex(corpus[:200])
+    text = corpus[300]
+    exact = index.mean_estimate(text, 500)
+    assert exact.exact and exact.sample_size == exact.pool_size == 200
+    assert exact.value == float(np.mean(ref_scores(corpus[:200], text)))
+    est = index.mean_estimate(text, 50, upto=150, seed=3)
+    assert not est.exact and (est.sample_size, est.pool_size) == (50, 150)
+    picks = np.sort(np.random.default_rng(3).choice(150, 50, replace=False))
+    assert est.value == float(np.mean(np.array(ref_scores(corpus[:150], text))[picks]))
+
+
+def test_one_token_texts_meet_their_copies_through_the_pair_index():
+    # a one-token text has no pair: only the one-token entries can pass, found without pairs
+    with pairs_from_the_start():
+        index = RougeLIndex(["the cat sat", "cat", "dog", "cat"], threshold=0.7)
+        decision = index.admit("cat")
+        assert (decision.kept, decision.index, decision.score) == (False, 1, 1.0)
+        assert index.admit("cow").kept and index.admit("cat dog").kept
