@@ -18,13 +18,14 @@ from .quiet import quiet
 def _registrars():
     from selfinstruct.evaluation import cli as evaluation_cli
     from selfinstruct.evaluation.finetune import cli as finetune_cli
+    from .lm import batch_cli
     from .lm import cli as lm_cli
     from .pipeline import cli as pipeline_cli
     from .publish import cli as publish_cli
     from .similarity import cli as similarity_cli
 
     return [pipeline_cli.register, similarity_cli.register, publish_cli.register,
-            evaluation_cli.register, lm_cli.register, finetune_cli.register]
+            evaluation_cli.register, lm_cli.register, batch_cli.register, finetune_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except RunStopped as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}" if exc.exit_code else str(exc), file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a path the command cannot read or write: the user's to fix, not a bug
         where = f"{exc.filename}: " if exc.filename else ""

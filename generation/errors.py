@@ -37,3 +37,10 @@ class RunStopped(Exception):
     same command resumes it once the cause is fixed."""
 
     exit_code = EXIT_STOPPED
+
+
+class FilesWritten(RunStopped):
+    """A run that did its part and now waits on the user: `--batch-files-only` wrote the request
+    files for an offline runner. Nothing failed, so the command exits 0 with the next step."""
+
+    exit_code = 0

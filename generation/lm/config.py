@@ -36,10 +36,22 @@ class BackendConfig:
     device: str | None = None  # local transformers: cuda / cpu / mps; None = best available
     dtype: str | None = None
     price_table: str | None = None  # path to a JSON price table overriding the packaged one
+    # Batch mode (docs/batch.md): requests go to a Batch API, or to files for `vllm run-batch`.
+    batch_api: bool = False
+    batch_files_only: bool = False
+    import_batch_output: tuple[str, ...] = ()
+    batch_failed: str = "resubmit"  # resubmit | live: what happens to items a batch failed
+    batch_dir: str | None = None  # where the ledger (batches.jsonl) and request files live
+    batch_max_cost: float | None = None  # USD; a batch whose upper-bound estimate exceeds it is refused
+
+    @property
+    def batch_mode(self) -> bool:
+        return self.batch_api or self.batch_files_only or bool(self.import_batch_output)
 
     def public_dict(self) -> dict:
         """Settings safe to put in a manifest: the key is reduced to whether one was given."""
         d = {k: v for k, v in self.__dict__.items() if k != "api_key"}
+        d["import_batch_output"] = list(self.import_batch_output)
         d["api_key_set"] = bool(self.api_key)
         if d.get("base_url"):
             d["base_url"] = redact_url(d["base_url"])
@@ -73,6 +85,28 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, prefix: str = "", de
                        help=f"rows a local model decodes together (default: {DEFAULT_BATCH_SIZE})")
     group.add_argument(f"{p}device", dest=f"{dest}device", default=None, help="local model device (default: cuda if present, else cpu)")
     group.add_argument(f"{p}price-table", dest=f"{dest}price_table", default=None, help="JSON price table to use for cost")
+    if "--batch-api" not in parser._option_string_actions:  # one batch setting per command, whatever the prefix
+        _add_batch_arguments(parser)
+
+
+def _add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("batch mode (docs/batch.md)")
+    group.add_argument("--batch-api", action="store_true",
+                       help="send requests through the Batch API (half price; each step, or each step-1 round, "
+                            "waits for its batch); a rerun polls the batches already sent and never resubmits")
+    group.add_argument("--batch-files-only", action="store_true",
+                       help="write the batch request files (OpenAI batch format) for `vllm run-batch` and exit")
+    group.add_argument("--import-batch-output", nargs="+", default=(), metavar="FILE",
+                       help="result files from `vllm run-batch` or downloaded from OpenAI; the step goes on with them")
+    group.add_argument("--batch-failed", choices=["resubmit", "live"], default="resubmit",
+                       help="items a batch failed or let expire: resubmitted once in a new batch (default), "
+                            "or sent as live requests")
+    group.add_argument("--batch-dir", default=None, metavar="DIR",
+                       help="where the batch ledger and request files live (default: the --out folder, or "
+                            "OUT.batch/ beside an --out file)")
+    if "--max-cost" not in parser._option_string_actions:
+        group.add_argument("--max-cost", type=float, default=None,
+                           help="USD: refuse a batch whose upper-bound cost estimate exceeds this")
 
 
 def config_from_args(args: argparse.Namespace, *, prefix: str = "") -> BackendConfig:
@@ -92,4 +126,21 @@ def config_from_args(args: argparse.Namespace, *, prefix: str = "") -> BackendCo
         batch_size=get("batch_size"),
         device=get("device"),
         price_table=get("price_table"),
+        **_batch_settings(args),
     )
+
+
+def _batch_settings(args: argparse.Namespace) -> dict:
+    """The batch flags, when the command has them (unprefixed: one batch setting per command)."""
+    if not hasattr(args, "batch_api"):
+        return {}
+    batch_dir = args.batch_dir
+    out = getattr(args, "out", None)
+    if batch_dir is None and out is not None:
+        from .batch_ledger import batch_dir_for
+
+        batch_dir = str(batch_dir_for(out))
+    return {"batch_api": args.batch_api, "batch_files_only": args.batch_files_only,
+            "import_batch_output": tuple(str(f) for f in args.import_batch_output),
+            "batch_failed": args.batch_failed, "batch_dir": batch_dir,
+            "batch_max_cost": getattr(args, "max_cost", None)}

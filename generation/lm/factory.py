@@ -55,6 +55,10 @@ def _retry_delays_from_env() -> dict:
 def make_backend(config: BackendConfig, *, prompts_per_request: int = 1) -> LanguageModel:
     """The backend `config` names. `prompts_per_request` packs completion prompts into one HTTP
     request where the backend can (a run's setting, not a connection's, so not in the config)."""
+    if config.batch_mode:  # a Batch API, or files for an offline batch runner (docs/batch.md)
+        from .batch_backend import BatchAPIBackend
+
+        return BatchAPIBackend(config)
     kind = resolve_backend_kind(config)
     if kind == "openai":
         from .openai_backend import OpenAICompatibleBackend

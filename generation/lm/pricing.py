@@ -2,7 +2,9 @@
 
 The packaged table (`prices.json`) holds list prices per million tokens; `--price-table FILE`
 replaces it. Lookup is by longest model-name prefix so dated snapshots (gpt-4o-2024-08-06)
-inherit their family's price without an entry each.
+inherit their family's price without an entry each. Batch prices (`batch_prompt`,
+`batch_completion`) are what the Batch API charges; an entry without them is charged half its
+live price there, as OpenAI's Batch API discounts every model it serves.
 """
 from __future__ import annotations
 
@@ -19,6 +21,14 @@ from .base import Usage
 class Price:
     prompt: float  # USD per 1M prompt tokens
     completion: float  # USD per 1M completion tokens
+    batch_prompt: float | None = None  # the Batch API's price; None: half of `prompt`
+    batch_completion: float | None = None
+
+    def per_million(self, batch: bool) -> tuple[float, float]:
+        if not batch:
+            return self.prompt, self.completion
+        return (self.prompt / 2 if self.batch_prompt is None else self.batch_prompt,
+                self.completion / 2 if self.batch_completion is None else self.batch_completion)
 
 
 @dataclass
@@ -35,11 +45,12 @@ class PriceTable:
                     best = key
         return self.models[best] if best is not None else None
 
-    def cost(self, model: str, usage: Usage) -> float:
+    def cost(self, model: str, usage: Usage, *, batch: bool = False) -> float:
         p = self.price(model)
         if p is None:
             return 0.0
-        return (usage.prompt_tokens * p.prompt + usage.completion_tokens * p.completion) / 1_000_000
+        prompt, completion = p.per_million(batch)
+        return (usage.prompt_tokens * prompt + usage.completion_tokens * completion) / 1_000_000
 
 
 def parse_price_table(data: object, source: str) -> PriceTable:
@@ -49,9 +60,12 @@ def parse_price_table(data: object, source: str) -> PriceTable:
     table = {}
     for name, entry in models.items():
         try:
-            table[name] = Price(float(entry["prompt"]), float(entry["completion"]))
-        except (KeyError, TypeError, ValueError):
-            raise InputError('each model needs numeric "prompt" and "completion" (USD per 1M tokens)',
+            batch = [entry.get(k) for k in ("batch_prompt", "batch_completion")]
+            table[name] = Price(float(entry["prompt"]), float(entry["completion"]),
+                                *(None if b is None else float(b) for b in batch))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise InputError('each model needs numeric "prompt" and "completion" (USD per 1M tokens; '
+                             'optional "batch_prompt", "batch_completion")',
                              file=source, field=f"models.{name}") from None
     return PriceTable(table, source=source)
 

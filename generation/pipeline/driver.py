@@ -203,7 +203,8 @@ class Driver:
         if bar is not None:
             bar.update(len(state.kept) - len(todo))
         positions = state.positions()
-        size = max(1, self.settings.concurrency)
+        # a batch backend takes the whole step as one batch (it splits at the API's limits)
+        size = len(todo) if self.config.batch_mode else max(1, self.settings.concurrency)
         pack = max(1, self.settings.prompts_per_request)
         size = -(-size // pack) * pack  # whole packs per chunk: no pack is split across two sends
         for start in range(0, len(todo), size):
