@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test browser-deps bench clean
+.PHONY: install demo experiment-demo test browser-deps bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ browser-deps:
 demo: install
 	$(VENV)/bin/selfinstruct generate --out demo_run --num-instructions 20 --concurrency 8 --request-max-tokens 256
 
+# The paper's experiment in miniature on the CPU: generate, finetune a few steps, SuperNI before
+# and after (docs/experiment.md). Rerunning skips the finished stages.
+experiment-demo: install
+	$(VENV)/bin/selfinstruct experiment docs/experiment-demo.yaml --out demo_experiment
+
 test: install browser-deps
 	$(PY) -m pytest -q
 
@@ -42,4 +47,4 @@ bench: install
 	$(PY) benchmarks/superni_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo_run
+	rm -rf $(VENV) build *.egg-info demo_run demo_experiment

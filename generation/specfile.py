@@ -54,3 +54,35 @@ def overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def packaged_names(package: str, folder: str) -> list[str]:
+    """The YAML specs shipped in `package`/`folder`, by name (file name without `.yaml`)."""
+    found = resources.files(package).joinpath(folder)
+    return sorted(p.name[:-5] for p in found.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_layered_spec(name_or_path: str, package: str, folder: str, *, what: str, flag: str,
+                      seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], str]:
+    """A packaged spec by name or a user's YAML file, with `base: NAME` chains laid under it.
+
+    Returns (settings, source); `what` names the kind in errors ("judge"), `flag` the option
+    that chose it. Judges of every evaluation read their files through here, so `base:` means
+    the same everywhere and a loop or an unknown name gets the same one-line error.
+    """
+    if name_or_path in seen:
+        raise InputError(f"{what} specs build on each other in a loop ({' -> '.join([*seen, name_or_path])})",
+                         file=seen[-1], field="base")
+    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+        data, source = read_yaml_file(name_or_path, field=flag), str(name_or_path)
+    else:
+        try:
+            data, source = read_packaged_yaml(package, folder, f"{name_or_path}.yaml"), f"{folder}/{name_or_path}.yaml"
+        except FileNotFoundError:
+            raise InputError(f"unknown {what} {name_or_path!r} (packaged: {', '.join(packaged_names(package, folder))}; "
+                             "or give a YAML file)", field=flag) from None
+    base = data.pop("base", None)
+    if base is None:
+        return data, source
+    parent, _ = read_layered_spec(str(base), package, folder, what=what, flag=flag, seen=(*seen, source))
+    return overlay(parent, data), source

@@ -49,6 +49,19 @@ def messages_to_prompt(messages: Sequence[dict]) -> str:
     return "\n\n".join(parts) + "\n\nAssistant:"
 
 
+def judge_request(messages: Sequence[dict], params: SamplingParams, *, use_chat: bool) -> LMRequest:
+    """One judge call: the conversation itself, or its text for a completions-only endpoint."""
+    if use_chat:
+        return LMRequest(messages=tuple(messages), params=params)
+    return LMRequest(prompt=messages_to_prompt(messages), params=params)
+
+
+def ask_again(messages: Sequence[dict], reply: str, reminder: str) -> list[dict]:
+    """The conversation with the judge's unusable reply and the reminder appended, so the judge
+    sees what it said and what was wrong with it."""
+    return [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": reminder}]
+
+
 @dataclass(frozen=True)
 class Judge:
     """One rater: a model, and which repeated sample of it this is (for agreement)."""
@@ -78,6 +91,11 @@ class JudgeStats:
     rated: int = 0
     backend_errors: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def failed(self, item: str, error: object) -> None:
+        """A request the backend could not complete: not recorded, so a rerun asks again."""
+        self.backend_errors += 1
+        self.errors.append(f"{item}: {error}")
 
 
 def judge_items(
@@ -119,17 +137,12 @@ def judge_items(
             if not mine:
                 continue
             mine_params = params if judge.seed is None else replace(params, seed=judge.seed)
-            requests = [
-                LMRequest(messages=tuple(p.messages), params=mine_params) if judge.use_chat
-                else LMRequest(prompt=messages_to_prompt(p.messages), params=mine_params)
-                for p in mine
-            ]
+            requests = [judge_request(p.messages, mine_params, use_chat=judge.use_chat) for p in mine]
             stats.requests += len(requests)
             results = judge.lm.generate(requests)
             for p, result in zip(mine, results):
                 if not result.ok:
-                    stats.backend_errors += 1
-                    stats.errors.append(f"{p.prediction.id}/{p.prediction.model}/{judge.rater}: {result.error}")
+                    stats.failed(f"{p.prediction.id}/{p.prediction.model}/{judge.rater}", result.error)
                     if progress:
                         progress(1)
                     continue
@@ -137,8 +150,7 @@ def judge_items(
                 grade, explanation = spec.parse(result.text)
                 last_try = attempt == retries
                 if grade is None and not last_try:
-                    p.messages = [*p.messages, {"role": "assistant", "content": result.text},
-                                  {"role": "user", "content": reminder}]
+                    p.messages = ask_again(p.messages, result.text, reminder)
                     still.append(p)
                     continue
                 if grade is None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.lm.base import SamplingParams
-from selfinstruct.generation.specfile import overlay, read_packaged_yaml, read_yaml_file
+from selfinstruct.generation.specfile import packaged_names, read_layered_spec
 
 _PACKAGE = "selfinstruct.evaluation.user_oriented"
 _VERDICT_AT_END = re.compile(r"\[\[([ABCD])\]\]\s*\Z")
@@ -74,27 +74,11 @@ def packaged_data(name: str) -> dict:
 
 
 def judge_names() -> list[str]:
-    folder = resources.files(f"{_PACKAGE}.judges")
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return packaged_names(_PACKAGE, "judges")
 
 
-def _raw(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], str]:
-    if name_or_path in seen:
-        raise InputError(f"judge specs build on each other in a loop ({' -> '.join([*seen, name_or_path])})",
-                         file=seen[-1], field="base")
-    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
-        data, source = read_yaml_file(name_or_path, field="--judge-config"), str(name_or_path)
-    else:
-        try:
-            data, source = read_packaged_yaml(_PACKAGE, "judges", f"{name_or_path}.yaml"), f"judges/{name_or_path}.yaml"
-        except FileNotFoundError:
-            raise InputError(f"unknown judge {name_or_path!r} (packaged: {', '.join(judge_names())}; "
-                             "or give a YAML file)", field="--judge-config") from None
-    base = data.pop("base", None)
-    if base is None:
-        return data, source
-    parent, _ = _raw(str(base), (*seen, source))
-    return overlay(parent, data), source
+def _raw(name_or_path: str) -> tuple[dict[str, Any], str]:
+    return read_layered_spec(name_or_path, _PACKAGE, "judges", what="judge", flag="--judge-config")
 
 
 def _field(data: dict[str, Any], key: str, kind: type, source: str) -> Any:

@@ -78,14 +78,19 @@ def build_sheet(predictions: Sequence[Prediction], tasks: Sequence[UserTask], *,
     if title is None:
         title = "Rate responses: " + ("blind" if blind else ", ".join(models))
     data = {"sheet_id": sheet_id, "blind": blind, "title": title, "grades": rubric(), "items": items}
+    return Sheet(render_page(data, title), sheet_id, key_map, blind)
+
+
+def render_page(data: dict, title: str) -> str:
+    """The self-contained page for `data` (sheet_id, items with a key each, and either `grades`
+    or `questions`); the data-quality sheet is this page in its questions mode."""
     page = _asset("sheet.html")
     page = page.replace("{{CSS}}", _asset("sheet.css")).replace("{{JS}}", _asset("sheet.js"))
     page = page.replace("{{TITLE}}", html.escape(title))
-    page = page.replace("{{DATA}}", _script_json(data))  # last: item text may contain "{{...}}"
-    return Sheet(page, sheet_id, key_map, blind)
+    return page.replace("{{DATA}}", _script_json(data))  # last: item text may contain "{{...}}"
 
 
-def _load_json(path: Path) -> object:
+def load_json(path: Path) -> object:
     if not path.is_file():
         raise InputError("file not found", file=path)
     try:
@@ -96,10 +101,25 @@ def _load_json(path: Path) -> object:
 
 def load_key_file(path: str | Path) -> dict:
     path = Path(path)
-    obj = _load_json(path)
+    obj = load_json(path)
     if not isinstance(obj, dict) or obj.get("format") != KEY_FORMAT or not isinstance(obj.get("items"), dict):
         raise InputError(f"not a rating-sheet key file (format {KEY_FORMAT!r})", file=path, field="format")
     return obj
+
+
+def open_export(path: Path, export_format: str, what: str, rater: str | None) -> tuple[dict, list, str]:
+    """(the export, its entries, the rater's name without `human:`) after the checks every
+    sheet's export gets, so both sheets refuse a wrong file with the same one-line errors."""
+    obj = load_json(path)
+    if not isinstance(obj, dict) or obj.get("format") != export_format:
+        raise InputError(f"not {what} (format {export_format!r})", file=path, field="format")
+    entries = obj.get("ratings")
+    if not isinstance(entries, list):
+        raise InputError("expected a list", file=path, field="ratings")
+    name = (rater or obj.get("rater") or "").strip().removeprefix("human:")
+    if not name:
+        raise InputError("the export has no rater name; pass --rater NAME", file=path, field="rater")
+    return obj, entries, name
 
 
 def ratings_from_export(path: str | Path, *, rater: str | None = None, key_file: str | Path | None = None,
@@ -110,16 +130,7 @@ def ratings_from_export(path: str | Path, *, rater: str | None = None, key_file:
     report keeps meaning "a rater looked and could not decide" for LLM judges only.
     """
     path = Path(path)
-    obj = _load_json(path)
-    if not isinstance(obj, dict) or obj.get("format") != EXPORT_FORMAT:
-        raise InputError(f"not a rating-sheet export (format {EXPORT_FORMAT!r})", file=path, field="format")
-    entries = obj.get("ratings")
-    if not isinstance(entries, list):
-        raise InputError("expected a list", file=path, field="ratings")
-    name = (rater or obj.get("rater") or "").strip()
-    name = name[len("human:"):] if name.startswith("human:") else name
-    if not name:
-        raise InputError("the export has no rater name; pass --rater NAME", file=path, field="rater")
+    obj, entries, name = open_export(path, EXPORT_FORMAT, "a rating-sheet export", rater)
     keys = None
     if key_file is not None:
         kf = load_key_file(key_file)

@@ -1,10 +1,14 @@
 /* The rating sheet: one item at a time, A-D by mouse or keyboard, everything kept in
-   localStorage under this sheet's id, exported as JSON for `import-ratings`. No network. */
+   localStorage under this sheet's id, exported as JSON for `import-ratings`. No network.
+   With DATA.questions (the data-quality sheet) each item gets yes/no answers to those
+   questions instead of one grade; the rest of the page works the same. */
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("sheet-data").textContent);
   var ITEMS = DATA.items;
   var GRADES = ["A", "B", "C", "D"];
+  var QUESTIONS = DATA.questions || null;
+  var EXPORT_FORMAT = DATA.export_format || "selfinstruct-user-oriented-ratings";
   var STORE_KEY = "selfinstruct-sheet:" + DATA.sheet_id;
   var $ = function (id) { return document.getElementById(id); };
 
@@ -30,11 +34,21 @@
     return state.ratings[key];
   }
 
+  function answeredCount(r) {
+    var n = 0;
+    if (r && r.answers) { QUESTIONS.forEach(function (q) { if (r.answers[q.key]) { n++; } }); }
+    return n;
+  }
+
+  function isDone(r) {
+    if (!r) { return false; }
+    return QUESTIONS ? answeredCount(r) === QUESTIONS.length : !!r.rating;
+  }
+
   function ratedCount() {
     var n = 0;
     for (var i = 0; i < ITEMS.length; i++) {
-      var r = state.ratings[ITEMS[i].key];
-      if (r && r.rating) { n++; }
+      if (isDone(state.ratings[ITEMS[i].key])) { n++; }
     }
     return n;
   }
@@ -56,12 +70,13 @@
     setText("response", item.response, "(empty response)");
     var buttons = document.querySelectorAll(".grade");
     for (var i = 0; i < buttons.length; i++) {
-      var selected = buttons[i].getAttribute("data-grade") === r.rating;
+      var selected = QUESTIONS ? (r.answers || {})[buttons[i].getAttribute("data-q")] === buttons[i].getAttribute("data-a")
+                               : buttons[i].getAttribute("data-grade") === r.rating;
       buttons[i].classList.toggle("selected", selected);
       buttons[i].setAttribute("aria-pressed", selected ? "true" : "false");
     }
     if (document.activeElement !== $("note")) { $("note").value = r.note || ""; }
-    $("saved-flag").hidden = !r.rating;
+    $("saved-flag").hidden = !isDone(r);
     var done = ratedCount();
     $("progress-text").textContent = done + " / " + ITEMS.length + " rated";
     $("progress-bar").style.width = (ITEMS.length ? (100 * done / ITEMS.length) : 0) + "%";
@@ -83,17 +98,27 @@
   function rate(grade) {
     var e = entry(ITEMS[state.index].key);
     e.rating = grade;
+    if (QUESTIONS && !grade) { e.answers = {}; }
     e.updated = new Date().toISOString();
     save();
     if (grade && state.autoAdvance !== false && state.index < ITEMS.length - 1) { go(state.index + 1); }
     else { render(); }
   }
 
+  function answer(key, value) {
+    var e = entry(ITEMS[state.index].key);
+    e.answers = e.answers || {};
+    e.answers[key] = value;
+    e.updated = new Date().toISOString();
+    save();
+    if (isDone(e) && state.autoAdvance !== false && state.index < ITEMS.length - 1) { go(state.index + 1); }
+    else { render(); }
+  }
+
   function nextUnrated() {
     for (var step = 1; step <= ITEMS.length; step++) {
       var i = (state.index + step) % ITEMS.length;
-      var r = state.ratings[ITEMS[i].key];
-      if (!r || !r.rating) { go(i); return; }
+      if (!isDone(state.ratings[ITEMS[i].key])) { go(i); return; }
     }
   }
 
@@ -102,13 +127,14 @@
     for (var i = 0; i < ITEMS.length; i++) {
       var item = ITEMS[i];
       var r = state.ratings[item.key];
-      if (!r || (!r.rating && !r.note)) { continue; }
+      if (!r || (!r.rating && !answeredCount(QUESTIONS ? r : null) && !r.note)) { continue; }
       var row = { key: item.key, rating: r.rating || null, note: r.note || "", updated: r.updated || null };
+      if (QUESTIONS) { row.answers = r.answers || {}; }
       if (!DATA.blind) { row.id = item.id; row.model = item.model; }
       out.push(row);
     }
     var payload = {
-      format: "selfinstruct-user-oriented-ratings", version: 1, sheet_id: DATA.sheet_id,
+      format: EXPORT_FORMAT, version: 1, sheet_id: DATA.sheet_id,
       blind: DATA.blind, rater: state.rater || "", exported_at: new Date().toISOString(),
       items: ITEMS.length, ratings: out
     };
@@ -135,7 +161,35 @@
     return node;
   }
 
+  function buildQuestionButtons() {
+    var box = $("grade-buttons");
+    box.className = "questions";
+    document.querySelector(".reference").hidden = true;
+    document.querySelector(".response h2").textContent = DATA.response_label || "Output";
+    document.querySelector(".help p").textContent = "Click yes or no for each question \u00b7 \u2190/p previous \u00b7 " +
+      "\u2192/n next \u00b7 u next unanswered \u00b7 x clear \u00b7 Enter edit the note \u00b7 e export";
+    QUESTIONS.forEach(function (q, i) {
+      var row = el("div");
+      row.className = "question";
+      row.appendChild(el("p", (i + 1) + ". " + q.text));
+      ["yes", "no"].forEach(function (a) {
+        var b = el("button", a);
+        b.type = "button";
+        b.className = "grade answer";
+        b.id = "answer-" + q.key + "-" + a;
+        b.setAttribute("data-q", q.key);
+        b.setAttribute("data-a", a);
+        b.addEventListener("click", function () { answer(q.key, a); });
+        row.appendChild(b);
+      });
+      box.appendChild(row);
+      $("scale").appendChild(el("dt", String(i + 1)));
+      $("scale").appendChild(el("dd", q.text));
+    });
+  }
+
   function buildGradeButtons() {
+    if (QUESTIONS) { buildQuestionButtons(); return; }
     var box = $("grade-buttons");
     var scale = $("scale");
     GRADES.forEach(function (g, i) {
@@ -166,6 +220,7 @@
     var lower = k.length === 1 ? k.toLowerCase() : k;
     var idx = "abcd".indexOf(lower);
     if (idx < 0) { idx = "1234".indexOf(k); }
+    if (QUESTIONS) { idx = -1; }
     if (k.length === 1 && idx >= 0) { rate(GRADES[idx]); ev.preventDefault(); return; }
     if (k === "ArrowRight" || lower === "n") { go(state.index + 1); ev.preventDefault(); }
     else if (k === "ArrowLeft" || lower === "p") { go(state.index - 1); ev.preventDefault(); }

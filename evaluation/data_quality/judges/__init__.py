@@ -1,0 +1,1 @@
+"""Package data: the data-quality judge specs (YAML), one file per judge."""

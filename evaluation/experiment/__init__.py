@@ -1,0 +1,1 @@
+"""One YAML file, the paper's whole experiment: data, finetuning, evaluations, report."""
