@@ -15,7 +15,8 @@ Every score it reports is rouge_score's rougeL F-measure, bit for bit; only the 
 * Top-k and mean need every score, so they run rapidfuzz's `cdist` over the pool (cached in a
   frequency-relabelled form), in blocks, on rapidfuzz's threads or a process pool when the batch
   is big enough to pay for it; upstream's tie order is re-enacted on the top of each row only
-  (see metadata.py).
+  (see metadata.py). `top_k_bounded` scores only the entries whose overlap bound can reach the
+  k-th best (topk.py).
 
 Imports go one way, index -> batch -> metadata -> codes (see [tool.importlinter] in
 pyproject.toml): the passes below read the pool through `codes.PoolView`, the public part of
@@ -37,6 +38,7 @@ from .metadata import MeanEstimate, RelabeledPool, SimilarityMetadata, batch_met
 from .postings import OccurrenceIndex, PairIndex
 from .scoring import fmeasure_array
 from .tokenize import tokenize
+from .topk import TopKIndex
 
 __all__ = ["Decision", "RougeLIndex"]  # Decision is re-exported: callers have always found it here
 
@@ -59,6 +61,8 @@ class RougeLIndex:
     # own, once the pool is big enough for one) before it scores a whole row; none by default
     # (see docs/similarity.md for why).
     top_k_levels: tuple[float, ...] = ()
+    # Pools up to this size answer `top_k_bounded` with a whole row (cheaper than its bounds).
+    top_k_row_max = 2048
 
     def __init__(self, texts: Iterable[str] = (), *, threshold: float = 0.7, inclusive: bool = False) -> None:
         self.threshold = float(threshold)
@@ -68,6 +72,7 @@ class RougeLIndex:
         self._occurrences = OccurrenceIndex()  # built when the screen first needs it
         self._pairs = PairIndex(self.threshold)  # the screen at the index's own threshold, likewise
         self._pair_levels: dict[float, PairIndex] = {}  # top_k_bounded's lower levels, likewise
+        self._topk: TopKIndex | None = None  # top_k_bounded's bounds, built when it first needs them
         self._pool_symbols: set = set()  # every symbol some entry has
         self._first_with_code: dict = {}  # an entry's token sequence -> the first entry with it
         self._codes: list[str | list[int]] = []  # rapidfuzz-ready sequence of each entry
@@ -292,16 +297,15 @@ class RougeLIndex:
 
     def top_k_bounded(self, text: str, k: int = 10, *, upto: int | None = None,
                       stats: dict | None = None) -> list[tuple[int, float]]:
-        """`top_k(text, k, order="stable")` against the first `upto` entries, found by the
-        screen instead of a whole row where it can be: at each level of `top_k_levels` (the
-        index's threshold first) every entry scoring at least the level is found exactly, so k
-        of them are the k best. Only a text with fewer than k entries above the lowest level
-        scores the whole pool (counted in `stats["whole_rows"]`)."""
+        """`top_k(text, k, order="stable")` against the first `upto` entries, scoring only the
+        entries whose overlap bound can reach the k-th best (`topk.TopKIndex`); a whole row where
+        the pool is small or the bounds would leave a large share of it (`stats["whole_rows"]`).
+        Levels in `top_k_levels` (with the threshold) are tried first through the screen."""
         size = len(self._texts) if upto is None else max(0, min(int(upto), len(self._texts)))
         if size == 0 or k <= 0:
             return []
         q = self.query(text)
-        for level in sorted({self.threshold, *self.top_k_levels}, reverse=True):
+        for level in sorted({self.threshold, *self.top_k_levels} if self.top_k_levels else (), reverse=True):
             if not 0.0 < level < 1.0 or q.n == 0:
                 continue
             pairs = self._pairs if level == self.threshold else self._pair_levels.setdefault(level, PairIndex(level))
@@ -310,10 +314,23 @@ class RougeLIndex:
             hits = sorted((-f, d) for f, d in self._screen(q, level, True, pairs) if f >= level and d < size)
             if len(hits) >= k:
                 return [(d, -f) for f, d in hits[:k]]
+        if size > self.top_k_row_max and q.n:
+            self.catch_up_top_k()
+            top = self._topk.top_k(q, k, size, self._codes, np.frombuffer(self._lens, dtype=np.int64),
+                                   max(4096, size // 8))
+            if top is not None:
+                return top
         if stats is not None:
             stats["whole_rows"] = stats.get("whole_rows", 0) + 1
         row = self._row(q, text, size)
         return [(int(i), float(row[i])) for i in top_indices(row, k, "stable")]
+
+    def catch_up_top_k(self) -> None:
+        """Bring `top_k_bounded`'s bounds up to the pool now rather than in its next call (a
+        caller can then time that upkeep, paid once per entry, apart from the queries)."""
+        if self._topk is None:
+            self._topk = TopKIndex()
+        self._topk.catch_up(self._codes, np.frombuffer(self._lens, dtype=np.int64), self._as_lists)
 
     def mean_estimate(self, text: str, sample: int, *, upto: int | None = None, seed: int = 0) -> MeanEstimate:
         """`mean_score` against the first `upto` entries when there are at most `sample` of
@@ -366,7 +383,7 @@ class RougeLIndex:
         for d in range(len(self._texts)):
             self._codes[d] = [unchar(c) for c in self._codes[d]]
         self._occurrences.to_lists()
-        self._pairs, self._pair_levels = PairIndex(self.threshold), {}
+        self._pairs, self._pair_levels, self._topk = PairIndex(self.threshold), {}, None
         self._as_lists = True
         self._row_cache = None
         self._pool_symbols = {sym for code in self._codes for sym in code}
