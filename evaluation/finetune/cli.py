@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default: 1)")
     p.add_argument("--max-length", type=int, default=1024, help="truncate (or pack) to this many tokens (default: 1024)")
     p.add_argument("--packing", action="store_true", help="pack several rows into each --max-length sequence")
+    p.add_argument("--padding-free", action="store_true",
+                   help="keep each batch's rows but concatenate them without padding (rows still attend only to "
+                        "themselves, with any attention implementation)")
     p.add_argument("--seed", type=int, default=0, help="seed for initialisation and data order (default: 0)")
     p.add_argument("--warmup", type=float, default=0.0,
                    help="LR warmup: a fraction of the steps if < 1, else a number of steps (default: 0)")
@@ -49,7 +52,7 @@ def settings_from_args(args: argparse.Namespace):
     settings = FinetuneSettings(
         model=args.model, epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
         batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length, packing=args.packing,
-        seed=args.seed, lora=args.lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        padding_free=args.padding_free, seed=args.seed, lora=args.lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout, merge=args.merge, warmup=args.warmup)
     options = RunOptions(save_steps=args.save_steps, logging_steps=args.logging_steps,
                          progress=not args.no_progress, keep_checkpoints=args.keep_checkpoints)

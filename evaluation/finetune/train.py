@@ -50,6 +50,7 @@ class FinetuneSettings:
     grad_accum: int = 1
     max_length: int = 1024
     packing: bool = False
+    padding_free: bool = False
     seed: int = 0
     lora: bool = False
     lora_r: int = 16
@@ -70,6 +71,8 @@ class FinetuneSettings:
                   (self.max_length >= 8, "--max-length", "must be >= 8 tokens"),
                   (self.effective_learning_rate() > 0, "--learning-rate", "must be > 0"),
                   (not self.merge or self.lora, "--merge", "only applies with --lora"),
+                  (not (self.padding_free and self.packing), "--padding-free",
+                   "--packing already trains without padding; give one of the two"),
                   (self.lora_r >= 1, "--lora-r", "must be >= 1"),
                   (self.warmup >= 0, "--warmup", "must be >= 0")]
         for ok, flag, message in checks:
@@ -164,6 +167,9 @@ def _claim_output(out: Path, hashed: dict) -> bool:
             previous = json.loads(path.read_text("utf-8"))
         except json.JSONDecodeError:
             raise InputError("settings file is not valid JSON; delete the folder to start over", file=path) from None
+        if isinstance(previous, dict) and isinstance(previous.get("settings"), dict):
+            # a setting added in a later version counts as its default, so older folders still resume
+            previous["settings"] = {**asdict(FinetuneSettings()), **previous["settings"]}
         if previous != hashed:
             changed = sorted(k for k in set(previous) | set(hashed) if previous.get(k) != hashed.get(k))
             if "settings" in changed:
@@ -182,7 +188,17 @@ def _claim_output(out: Path, hashed: dict) -> bool:
 
 def build_trainer(model, tokenizer, data: TrainingData, settings: FinetuneSettings, out: Path, options: RunOptions,
                   *, callbacks: list | None = None):
-    """The SFTTrainer for these settings, with the loss on completion tokens only."""
+    """The SFTTrainer for these settings, with the loss on completion tokens only.
+
+    Packing (TRL's best-fit-decreasing strategy) and padding-free both hand the model one
+    flattened sequence per step with no attention mask, only position ids that restart at each
+    row. That keeps rows apart under every attention implementation, not only flash attention:
+    transformers turns restarting position ids into a block-diagonal mask when no attention mask
+    and no cache are given, and TRL's loss passes use_cache=False (tests/finetune checks the
+    logits against each row run alone). Padding-free keeps the batches a padded run would have,
+    so a step sees the same rows; packing refills every step to --max-length, so it changes how
+    many rows a step and an epoch's steps hold.
+    """
     from trl import SFTConfig, SFTTrainer
 
     device, bf16 = _device_and_precision()
@@ -209,6 +225,13 @@ def build_trainer(model, tokenizer, data: TrainingData, settings: FinetuneSettin
         disable_tqdm=not options.progress,
         dataloader_num_workers=0,
     )
+    collator = None
+    if settings.padding_free:
+        # Asked of the collator alone: TRL's own padding_free flag without packing refuses a
+        # max_length, because it then skips truncation; this way the rows are truncated as usual.
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
     peft_config = None
     if settings.lora:
         from peft import LoraConfig
@@ -216,7 +239,7 @@ def build_trainer(model, tokenizer, data: TrainingData, settings: FinetuneSettin
         peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
     return SFTTrainer(model=model, args=config, train_dataset=data.dataset, processing_class=tokenizer,
-                      peft_config=peft_config, callbacks=callbacks)
+                      data_collator=collator, peft_config=peft_config, callbacks=callbacks)
 
 
 def _save_final(trainer, tokenizer, settings: FinetuneSettings, out: Path) -> str:

@@ -50,7 +50,8 @@ def _exit_code(argv, capsys) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("case", ["empty", "no_file", "wrong_columns", "last_turn_user", "unknown_config",
-                                  "folder_without_config", "missing_path", "a_file", "merge_without_lora"])
+                                  "folder_without_config", "missing_path", "a_file", "merge_without_lora",
+                                  "padding_free_with_packing"])
 def test_bad_data_exits_2_with_one_line(case, tmp_path, capsys):
     out = ["--out", str(tmp_path / "ck")]
     if case == "empty":
@@ -73,6 +74,8 @@ def test_bad_data_exits_2_with_one_line(case, tmp_path, capsys):
     elif case == "a_file":
         (tmp_path / "x.jsonl").write_text(json.dumps(ROWS[0]) + "\n")
         argv = ["--data", str(tmp_path / "x.jsonl")]
+    elif case == "padding_free_with_packing":
+        argv = ["--data", str(write_run_dir(tmp_path / "r")), "--packing", "--padding-free"]
     else:
         argv = ["--data", str(write_run_dir(tmp_path / "r")), "--merge"]
     code, err = _exit_code(argv + out, capsys)
@@ -106,3 +109,21 @@ def test_unknown_model_exits_2(model, run_dir, tmp_path, capsys, offline, trl_in
     if model == "not_a_checkpoint":
         assert "config.json" in err
     assert not (tmp_path / "ck").exists()
+
+
+def test_a_folder_from_before_a_new_setting_still_resumes(tmp_path):
+    """Settings written before a flag existed count as that flag's default, not as a change."""
+    from dataclasses import asdict
+
+    from selfinstruct.evaluation.finetune.train import SETTINGS_FILE, FinetuneSettings, _claim_output
+
+    hashed = {"settings": asdict(FinetuneSettings(max_steps=2)), "data_sha256": "0" * 64}
+    out = tmp_path / "ckpt"
+    assert _claim_output(out, hashed) is False
+    old = json.loads((out / SETTINGS_FILE).read_text())
+    del old["settings"]["padding_free"]
+    (out / SETTINGS_FILE).write_text(json.dumps(old))
+    assert _claim_output(out, hashed) is False  # resumes
+    changed = {**hashed, "settings": {**hashed["settings"], "max_steps": 3}}
+    with pytest.raises(InputError, match="max_steps"):
+        _claim_output(out, changed)
