@@ -128,7 +128,7 @@ def run_mode(name: str, model, tokenizer, data, warm_data, initial: dict, args, 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=32, help="seed-instance rows trained on per configuration")
+    ap.add_argument("--rows", type=int, default=16, help="seed-instance rows trained on per configuration")
     ap.add_argument("--batch-size", type=int, default=8, help="rows (or packed sequences) per step")
     ap.add_argument("--max-length", type=int, default=512, help="truncation / packing length in tokens")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
