@@ -7,7 +7,8 @@ inside a task, by token length (longest first, so an out-of-memory batch shows u
 before cutting them into chunks: a task's prompts share its definition (and, for tk-instruct,
 its examples), which the backend prefills once per batch, and neighbours in length pad little.
 For the OpenAI-compatible client (a vLLM server or an API model) chunks simply bound how much
-work a crash can lose.
+work a crash can lose; a batch backend (`--batch-api`) gets every pending prompt in one call, as
+each call is a wait for a batch and its ledger already keeps what a crash would lose.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from selfinstruct.generation.lm.base import LanguageModel, LMRequest, SamplingParams
+from selfinstruct.generation.lm.base import LanguageModel, LMRequest, SamplingParams, chunk_size_for
 
 from .files import PredictionLog
 from .prompts import CharTokenCounter, HFTokenCounter, Prompt, TokenCounter
@@ -81,7 +82,7 @@ def generate_predictions(backend: LanguageModel, prompts: Sequence[Prompt], log:
         counter = token_counter_for(backend)
         lengths = {p.id: counter.count(p.text) for p in pending}
         pending.sort(key=lambda p: (p.task, -lengths[p.id]))
-    chunk_size = chunk_size or max(backend.concurrency * 4, 1)
+    chunk_size = chunk_size_for(backend, chunk_size or backend.concurrency * 4, len(pending))
     params = SamplingParams(max_tokens=max_new_tokens, temperature=0.0, top_p=1.0, stop=tuple(stop))
     bar = tqdm(total=len(pending), desc="superni predict", unit="inst", disable=not progress)
     t0 = time.perf_counter()

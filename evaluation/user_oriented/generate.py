@@ -13,7 +13,7 @@ from pathlib import Path
 
 from selfinstruct.generation.errors import InputError
 from selfinstruct.generation.jsonl import JsonlAppender, repair_torn_tail
-from selfinstruct.generation.lm.base import LanguageModel, LMRequest, SamplingParams
+from selfinstruct.generation.lm.base import LanguageModel, LMRequest, SamplingParams, chunk_size_for
 
 from .predictions import Prediction, load_predictions
 from .prompts import build_prompt
@@ -56,14 +56,16 @@ def generate_predictions(
 ) -> GenerateStats:
     """Answer every task not yet in `out`, appending each chunk's responses as it completes.
 
-    Requests go in chunks so that a long run persists its work as it goes; a failed request is
-    not written (a rerun retries it) and is counted in the returned stats.
+    Requests go in chunks so that a long run persists its work as it goes (in one chunk for a
+    batch backend, whose ledger keeps the batch across a crash); a failed request is not written
+    (a rerun retries it) and is counted in the returned stats.
     """
     out = Path(out)
     stats = GenerateStats()
     done = done_ids(out, tasks, model)
     todo = [t for t in tasks if t.id not in done]
     stats.skipped_done = len(tasks) - len(todo)
+    chunk_size = chunk_size_for(lm, chunk_size, len(todo))
     with JsonlAppender(out) as log:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start:start + chunk_size]

@@ -73,6 +73,22 @@ class Judge:
     use_chat: bool = True
     seed: int | None = None  # repeated samples each get their own seed, so they are reproducible
 
+    def params(self, params: SamplingParams) -> SamplingParams:
+        return params if self.seed is None else replace(params, seed=self.seed)
+
+
+def _by_backend(judges: Sequence[Judge]) -> list[tuple[LanguageModel, list[Judge]]]:
+    """Judges grouped by the backend they share (the repeated samples of one model), so each
+    round asks every backend once: a batch backend then waits for one batch, not one a sample."""
+    groups: list[tuple[LanguageModel, list[Judge]]] = []
+    for judge in judges:
+        group = next((g for lm, g in groups if lm is judge.lm), None)
+        if group is None:
+            groups.append((judge.lm, [judge]))
+        else:
+            group.append(judge)
+    return groups
+
 
 @dataclass
 class _Pending:
@@ -112,7 +128,7 @@ def judge_items(
 ) -> JudgeStats:
     """Rate every (item, judge) pair not in `skip`; each finished rating goes to `on_rating`.
 
-    Rounds: everything pending goes to the backends as one batch per judge; replies without a
+    Rounds: everything pending goes to the backends as one call per backend; replies without a
     valid verdict get the reminder appended and go again, up to `verdict_retries` times. A
     request the backend could not complete (network, server errors after the backend's own
     retries) is not recorded, so rerunning the command picks it up.
@@ -132,15 +148,15 @@ def judge_items(
         if attempt:
             stats.retried += len(pending)
         still: list[_Pending] = []
-        for judge in judges:
-            mine = [p for p in pending if p.judge is judge]
+        for lm, group in _by_backend(judges):
+            mine = [p for judge in group for p in pending if p.judge is judge]
             if not mine:
                 continue
-            mine_params = params if judge.seed is None else replace(params, seed=judge.seed)
-            requests = [judge_request(p.messages, mine_params, use_chat=judge.use_chat) for p in mine]
+            requests = [judge_request(p.messages, p.judge.params(params), use_chat=p.judge.use_chat) for p in mine]
             stats.requests += len(requests)
-            results = judge.lm.generate(requests)
+            results = lm.generate(requests)
             for p, result in zip(mine, results):
+                judge = p.judge
                 if not result.ok:
                     stats.failed(f"{p.prediction.id}/{p.prediction.model}/{judge.rater}", result.error)
                     if progress:

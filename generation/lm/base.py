@@ -111,6 +111,9 @@ class BackendInfo:
     tokenizer: Any = None  # the model's own tokenizer, local backends only
     is_encoder_decoder: bool = False
     concurrency: int = 1  # requests worth handing over in one generate() call
+    # Hand me a whole step in one generate() call: a batch backend pays a wait per call, not per
+    # request, and splits at its API's limits itself, so a caller's own chunks only add waits.
+    whole_steps: bool = False
     concurrent_generate: bool = False  # generate() may be called from several threads at once
     prompts_per_request: int = 1  # completion prompts packed into one request
     in_flight: int | None = None  # requests awaiting an answer, when the backend can tell
@@ -126,6 +129,13 @@ class BackendInfo:
         return 0.0
 
 
+def chunk_size_for(lm: "LanguageModel", default: int, pending: int) -> int:
+    """Requests per generate() call for a caller that cuts `pending` requests into chunks of
+    `default` (to save work as it goes, or to bound a local model's padding): every one of them
+    at once when the backend asks for whole steps."""
+    return max(1, pending if lm.whole_steps else default)
+
+
 @runtime_checkable
 class LanguageModel(Protocol):
     """A backend. `name` identifies the model in manifests and file names; the attributes are
@@ -138,6 +148,7 @@ class LanguageModel(Protocol):
     tokenizer: Any
     is_encoder_decoder: bool
     concurrency: int
+    whole_steps: bool
     concurrent_generate: bool
     prompts_per_request: int
     in_flight: int | None

@@ -62,8 +62,7 @@ def open_client(base_url: str | None, api_key: str | None, timeout: float | None
 
 
 class BatchAPIBackend(BackendInfo):
-    # hand over a whole step: the backend splits at the API's limits itself
-    concurrency = MAX_REQUESTS
+    whole_steps = True  # each generate() is one wait for a batch; the backend splits at the API's limits
 
     def __init__(self, config: BackendConfig, *, poll_interval: float | None = None, max_poll: float = 60.0,
                  max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES) -> None:
@@ -83,6 +82,11 @@ class BatchAPIBackend(BackendInfo):
                                             api=config.api, concurrency=config.concurrency,
                                             timeout=config.timeout, max_retries=config.max_retries,
                                             price_table=self.price_table)
+        self.concurrency = config.concurrency  # of the live resends (--batch-failed live)
+        # Items sent live are paid at live prices: their tokens so far, and the usages of the
+        # latest call's live results (a caller prices each result right after that call).
+        self.live_usage = Usage()
+        self._live_now: list[Usage] = []
         self._key = _Secret(key or "")
         self._client = None
         self._imported: dict[str, dict] | None = None
@@ -95,9 +99,18 @@ class BatchAPIBackend(BackendInfo):
 
     @property
     def cost_usd(self) -> float:
-        return self.price_table.cost(self.model, self.usage, batch=True)
+        batched = Usage(self.usage.prompt_tokens - self.live_usage.prompt_tokens,
+                        self.usage.completion_tokens - self.live_usage.completion_tokens)
+        return self._batch_cost(batched) + self.wire.cost_of(self.live_usage)
 
     def cost_of(self, usage: Usage) -> float:
+        """Batch prices, but live ones for a result the latest call sent live: the protocol prices a
+        result by its usage alone, so a live resend's is told apart by identity, not by value."""
+        if any(usage is live for live in self._live_now):
+            return self.wire.cost_of(usage)
+        return self._batch_cost(usage)
+
+    def _batch_cost(self, usage: Usage) -> float:
         return self.price_table.cost(self.model, usage, batch=True)
 
     def client(self):
@@ -113,6 +126,7 @@ class BatchAPIBackend(BackendInfo):
 
     # -- the protocol ------------------------------------------------------------------------
     def generate(self, requests: Sequence[LMRequest], progress: ProgressCallback | None = None) -> list[LMResult]:
+        self._live_now = []
         if not requests:
             return []
         lines = [self._line(r) for r in requests]
@@ -201,7 +215,7 @@ class BatchAPIBackend(BackendInfo):
             data = [request_line(ids[i], endpoint, lines[i][1]) for i in group]
             for chunk in split_lines(data, self.max_requests, self.max_bytes):
                 members = [group[j] for j in chunk]
-                estimate = self.cost_of(_upper_bound([lines[i][1] for i in members]))
+                estimate = self._batch_cost(_upper_bound([lines[i][1] for i in members]))
                 files.append((endpoint, b"".join(data[j] for j in chunk), [ids[i] for i in members], estimate))
         self.check_cost(sum(f[3] for f in files))
         client = self.client()
@@ -298,7 +312,7 @@ class BatchAPIBackend(BackendInfo):
                                            "failed": len(entry["custom_ids"]) - ok},
                                 "usage": {"prompt_tokens": usage.prompt_tokens,
                                           "completion_tokens": usage.completion_tokens},
-                                "cost_usd": round(self.cost_of(usage), 6), "created_at": now()})
+                                "cost_usd": round(self._batch_cost(usage), 6), "created_at": now()})
         return batch.status, lines
 
     def _api(self, call):
@@ -323,6 +337,8 @@ class BatchAPIBackend(BackendInfo):
         self.stats["sent_live"] += len(failed)
         for i, res in zip(failed, self.wire.generate([requests[i] for i in failed])):
             results[ids[i]] = res
+            self.live_usage += res.usage
+            self._live_now.append(res.usage)
 
 
 def _by_endpoint(indices: list[int], lines: list) -> dict[str, list[int]]:

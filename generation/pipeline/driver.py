@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..jsonl import write_json
-from ..lm.base import LanguageModel
+from ..lm.base import LanguageModel, chunk_size_for
 from ..lm.config import BackendConfig
 from ..rundir import RunPaths, check_same_settings, load_requests, read_manifest, settings_hash, versions
 from ..seeds import SeedTask
@@ -203,18 +203,18 @@ class Driver:
         if bar is not None:
             bar.update(len(state.kept) - len(todo))
         positions = state.positions()
-        # a batch backend takes the whole step as one batch (it splits at the API's limits)
-        size = len(todo) if self.config.batch_mode else max(1, self.settings.concurrency)
-        pack = max(1, self.settings.prompts_per_request)
-        size = -(-size // pack) * pack  # whole packs per chunk: no pack is split across two sends
-        for start in range(0, len(todo), size):
+        start, size = 0, 0
+        while start < len(todo):
             if self.status != "running":
                 break
             if self._over_budget():
                 self.status = "stopped_budget"
                 break
             self._flush()
+            if not size:  # the backend, made only once something will be sent, says how much at once
+                size = self._chunk_size(len(todo))
             chunk = todo[start:start + size]
+            start += size
             pairs = [step.request(state, k, positions[k.instruction]) for k in chunk]
             self.sender.send(step.name, [p[0] for p in pairs], [p[1] for p in pairs])
             self._files.append(self._step_path(step), self._step_rows(step, chunk))
@@ -222,6 +222,12 @@ class Driver:
             self._update_bar(bar, len(chunk), incremental=True)
         progress.close_bar(bar)
         self._rewrite_step_file(step)
+
+    def _chunk_size(self, pending: int) -> int:
+        """Requests per send in steps 2 and 3, in whole packs (no pack is split across two sends)."""
+        size = chunk_size_for(self.sender.model(), self.settings.concurrency, pending)
+        pack = max(1, self.settings.prompts_per_request)
+        return -(-size // pack) * pack
 
     def _step_path(self, step: ClassifyStep | InstancesStep) -> Path:
         if step is self.classify:

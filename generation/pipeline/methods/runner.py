@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...jsonl import write_json
-from ...lm.base import LanguageModel, LMRequest
+from ...lm.base import LanguageModel, LMRequest, chunk_size_for
 from ...lm.config import BackendConfig
 from ...rundir import RunPaths, check_same_settings, load_requests, now, read_manifest, settings_hash, versions
 from .. import progress
@@ -84,13 +84,16 @@ class MethodRunner:
 
     def _send(self, stage: str, missing: Sequence[Ask]) -> None:
         bar = self.sender.bar = progress.open_bar(stage, len(missing), self.progress)
-        size = max(1, self.settings.concurrency)
+        start, size = 0, 0
         try:
-            for start in range(0, len(missing), size):
+            while start < len(missing):
                 if self.log.over_budget(self.settings.max_tokens, self.settings.max_cost):
                     self.status = "stopped_budget"
                     raise Halt("budget reached")
+                # the backend, made only once something will be sent, says how much at once
+                size = size or chunk_size_for(self.sender.model(), self.settings.concurrency, len(missing))
                 chunk = missing[start:start + size]
+                start += size
                 self.sender.send(stage, [a.request for a in chunk], [{"key": a.key, **a.meta} for a in chunk])
                 self.write_manifest()
                 if bar is not None:
