@@ -228,7 +228,8 @@ class BatchAPIBackend(BackendInfo):
 
     def check_cost(self, estimate: float) -> None:
         limit = self.config.batch_max_cost
-        spent = self.ledger.spent_usd()
+        # read afresh: backends sharing the folder (one per --judge-model) append to it too
+        spent = Ledger.open(self.ledger.root, create=False).spent_usd()
         if limit is not None and spent + estimate > limit:
             raise InputError(f"the batch's upper-bound cost ${estimate:.4f} (max_tokens for every answer) plus "
                              f"${spent:.4f} already in batches exceeds ${limit:g}; nothing was submitted",

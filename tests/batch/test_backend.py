@@ -121,3 +121,14 @@ def test_split_batches_are_all_polled(standin, tmp_path):
 def test_no_key_in_the_ledger(standin, tmp_path):
     backend(standin, tmp_path).generate(_requests(2))
     assert SECRET not in (tmp_path / "batches.jsonl").read_text()
+
+
+def test_max_cost_counts_batches_another_backend_of_the_folder_sent(standin, tmp_path):
+    """Two judge models of one command share the ledger: the second's budget check sees the
+    first's spend, although its own copy of the ledger predates it."""
+    second = backend(standin, tmp_path, model="gpt-4o-mini", batch_max_cost=1e-9)
+    first = backend(standin, tmp_path, model="gpt-4o-mini")
+    first.generate(_requests())
+    assert Ledger.open(tmp_path).spent_usd() > 1e-9
+    with pytest.raises(InputError, match="already in batches"):
+        second.check_cost(0.0)
