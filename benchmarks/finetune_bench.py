@@ -8,6 +8,9 @@ trainer's `train()`), so this measures what `selfinstruct finetune` runs:
 - padded: the default, each batch padded to its longest row;
 - packed: `--packing` (TRL's best-fit-decreasing packing into --max-length sequences);
 - padding-free: `--padding-free` (the padded run's batches, concatenated without padding).
+Each line names the attention implementation the command chose for it: the model's own (sdpa)
+for padded batches, and for the flattened ones flash attention where available, else
+`varlen.VARLEN`.
 
 The rows are the paper-style prompt/completion encoding of the seed tasks' instances
 (seeds/seed_tasks.jsonl, with the generator's own encoder and a fixed seed), whose lengths vary
@@ -111,6 +114,7 @@ def run_mode(name: str, model, tokenizer, data, warm_data, initial: dict, args, 
     t0 = time.perf_counter()
     clock = step_clock()
     trainer = build_trainer(model, tokenizer, data, settings, tmp / name, options, callbacks=[clock])
+    attention = model.config._attn_implementation  # build_trainer picks it per configuration
     prep = time.perf_counter() - t0
     counter = Counting(trainer.data_collator)
     trainer.data_collator = counter
@@ -119,8 +123,8 @@ def run_mode(name: str, model, tokenizer, data, warm_data, initial: dict, args, 
     model.load_state_dict(initial)
     real, fed = sum(counter.real), sum(counter.fed)
     out = {"name": name, "steps": int(trainer.state.global_step), "real": real, "fed": fed, "wall": wall,
-           "prep": prep, "tokens_per_s": real / wall, "loss": float(result.training_loss)}
-    print(f"  {name}: {out['steps']} steps, {real} real tokens ({fed - real} padding fed, "
+           "prep": prep, "tokens_per_s": real / wall, "loss": float(result.training_loss), "attention": attention}
+    print(f"  {name} ({attention} attention): {out['steps']} steps, {real} real tokens ({fed - real} padding fed, "
           f"{100.0 * (fed - real) / fed:.1f}%), train {wall:.1f}s, {out['tokens_per_s']:.1f} tokens/s, "
           f"mean loss {out['loss']:.4f} (tokenize/pack {prep:.1f}s)", flush=True)
     return out
@@ -157,7 +161,7 @@ def main() -> int:
         warm_data = load_training_data(write_run_dir(tmp / "warm", sorted(rows, key=lambda r: size[id(r)])[:args.batch_size]))
         print(f"finetune throughput: {data.rows} rows (tokens per row {lengths[0]}-{lengths[-1]}, median "
               f"{lengths[len(lengths) // 2]}), batch size {args.batch_size}, max length {args.max_length}, "
-              f"{model.config._attn_implementation} attention, fp32, torch threads {torch.get_num_threads()}",
+              f"fp32, torch threads {torch.get_num_threads()}",
               flush=True)
         results = {name: run_mode(name, model, tokenizer, data, warm_data, initial, args, tmp) for name in MODES}
     base = results["padded"]

@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, default=1024, help="truncate (or pack) to this many tokens (default: 1024)")
     p.add_argument("--packing", action="store_true", help="pack several rows into each --max-length sequence")
     p.add_argument("--padding-free", action="store_true",
-                   help="keep each batch's rows but concatenate them without padding (rows still attend only to "
-                        "themselves, with any attention implementation)")
+                   help="keep each batch's rows but concatenate them without padding (rows attend only to "
+                        "themselves: flash attention where available, else per-row sdpa)")
     p.add_argument("--seed", type=int, default=0, help="seed for initialisation and data order (default: 0)")
     p.add_argument("--warmup", type=float, default=0.0,
                    help="LR warmup: a fraction of the steps if < 1, else a number of steps (default: 0)")

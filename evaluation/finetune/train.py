@@ -192,16 +192,19 @@ def build_trainer(model, tokenizer, data: TrainingData, settings: FinetuneSettin
 
     Packing (TRL's best-fit-decreasing strategy) and padding-free both hand the model one
     flattened sequence per step with no attention mask, only position ids that restart at each
-    row. That keeps rows apart under every attention implementation, not only flash attention:
-    transformers turns restarting position ids into a block-diagonal mask when no attention mask
-    and no cache are given, and TRL's loss passes use_cache=False (tests/finetune checks the
-    logits against each row run alone). Padding-free keeps the batches a padded run would have,
-    so a step sees the same rows; packing refills every step to --max-length, so it changes how
-    many rows a step and an epoch's steps hold.
+    row. Flash attention's varlen kernels separate the rows by those; elsewhere transformers would
+    turn them into a dense block-diagonal mask over the whole step, which costs more than the
+    padding saved, so these runs switch the model to `varlen.VARLEN`, one causal sdpa call per row
+    (tests/finetune checks the logits against each row run alone). Padding-free keeps the batches
+    a padded run would have, so a step sees the same rows; packing refills every step to
+    --max-length, so it changes how many rows a step and an epoch's steps hold.
     """
     from trl import SFTConfig, SFTTrainer
 
+    from .varlen import choose_attention
+
     device, bf16 = _device_and_precision()
+    choose_attention(model, settings.packing or settings.padding_free, device=device, bf16=bf16)
     config = SFTConfig(
         output_dir=str(out),
         num_train_epochs=settings.epochs,
@@ -290,6 +293,7 @@ def run_finetune(data: TrainingData, settings: FinetuneSettings, out: Path, opti
         "settings": {**asdict(settings), "learning_rate": settings.effective_learning_rate(),
                      "save_steps": options.save_steps, "completion_only_loss": True},
         "device": device, "precision": "bf16" if bf16 else "fp32",
+        "attention": model.config._attn_implementation,
         "rows": data.rows,
         "steps": int(trainer.state.global_step),
         "epochs_done": float(trainer.state.epoch or 0.0),
