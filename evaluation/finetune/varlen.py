@@ -132,7 +132,7 @@ def choose_attention(model, flattened: bool, *, device: str, bf16: bool) -> str:
     config = model.config
     current = config._attn_implementation or "sdpa"
     if current == VARLEN:
-        current = getattr(model, _PREVIOUS, "sdpa")
+        current = vars(model).get(_PREVIOUS, "sdpa")
     wanted = current
     if flattened and not current.startswith("flash_attention"):
         if device == "cuda" and bf16 and _flash_available():
@@ -142,7 +142,7 @@ def choose_attention(model, flattened: bool, *, device: str, bf16: bool) -> str:
             except (ImportError, ValueError):  # a flash-attn build this transformers refuses: not worth failing for
                 pass
         register()
-        setattr(model, _PREVIOUS, current)  # on the model: the config's attributes go into config.json
+        vars(model)[_PREVIOUS] = current  # on the model: the config's attributes go into config.json
         wanted = VARLEN
     if wanted != config._attn_implementation:
         model.set_attn_implementation(wanted)
