@@ -16,16 +16,22 @@ plus the entry's mask (sparse, a few thousand entries). Every other entry's over
 frequent overlap, and "overlap >= need(m)" is evaluated for the whole pool at once, 64 entries
 a machine word: the query's frequent bitsets are summed by a bit-sliced adder and compared
 against the need of each length band (`le` holds "length <= M" bitsets). Entries are scored
-exactly (rapidfuzz, as a whole row would) in two rounds: the best bounds among the sparse part
-give a k-th best score s, then every entry whose bound reaches s (with slack) is scored. Every
-entry left out then has a bound, hence a score, strictly below the k-th best, so ties (which go
-to the lower index) are never lost. Anything that would score a large share of the pool falls
-back to the whole row, which is exact too.
+exactly (rapidfuzz, as a whole row would). The best bounds among the sparse part give a first
+k-th best score s, a floor on the final one; every entry whose bound reaches s (with slack) is a
+candidate, its bound exact (the frequent-only ones by a popcount of their masks). Candidates are
+scored best bound first, in growing batches, until the next bound falls below the k-th best so
+far: the bound is loosest on long queries full of common words, where most candidates have a
+bound near s and a score far below it. Every entry left out then has a bound, hence a score,
+strictly below the k-th best, so ties (which go to the lower index) are never lost. Where the
+k-th best is 0, the entries sharing nothing with the query score exactly 0 and fill the rest by
+index. Anything that would score a large share of the pool falls back to the whole row, which is
+exact too.
 """
 from __future__ import annotations
 
 import math
 from array import array
+from operator import itemgetter
 
 import numpy as np
 from rapidfuzz import process
@@ -37,6 +43,7 @@ from .scoring import fmeasure_array
 _EPS = 1e-9  # relative slack on every bound, as in postings.py
 _GUESSES = (0.5, 0.3, 0.2, 0.1)  # levels tried when the sparse part has fewer than k entries
 _CHUNK = 1 << 16  # entries per bitset rewrite (a multiple of 64)
+_TOO_MANY = -1.0  # `_best_first`'s signal that a whole row is cheaper
 
 
 class TopKIndex:
@@ -46,6 +53,7 @@ class TopKIndex:
     rebuild_min = 1024
     frequent = 64  # elements kept as bit planes (at most 64: one machine word of mask per entry)
     lengths = 64  # "length <= M" bitsets for M < lengths; longer bands use every entry
+    first_batch = 256  # candidates scored before the first stopping check, then 4x as many a batch
 
     def __init__(self) -> None:
         self.df: dict = {}
@@ -145,45 +153,95 @@ class TopKIndex:
             else:
                 qmask |= 1 << b
         sparse_ids, sparse_ov = self._sparse(rare, qmask, size)
-        sparse_m = lens[sparse_ids]
-        ids_parts: list[np.ndarray] = []
-        score_parts: list[np.ndarray] = []
+        sparse_bound = 2.0 * sparse_ov / (n + lens[sparse_ids])
 
-        def score(ids: np.ndarray) -> float | None:
-            """Score `ids` in place of what was scored before (each round's candidates hold every
-            entry that can still matter); the k-th best score (None below k entries)."""
-            if len(ids) < k:
-                return None  # the next round's candidates hold these
-            lcs = process.cdist([q.code], [codes[d] for d in ids.tolist()], scorer=LCSseq.similarity,
+        def score(ids: np.ndarray) -> np.ndarray:
+            picked = itemgetter(*ids.tolist())(codes) if len(ids) > 1 else [codes[int(d)] for d in ids]
+            lcs = process.cdist([q.code], picked, scorer=LCSseq.similarity,
                                 processor=None, dtype=np.int32, workers=1)[0]
-            ids_parts[:] = [ids]
-            score_parts[:] = [fmeasure_array(lcs, lens[ids], n)]
-            return float(np.partition(score_parts[0], len(ids) - k)[len(ids) - k])
+            return fmeasure_array(lcs, lens[ids], n)
 
-        # round 1: the best bounds of the sparse part, for a first k-th best score
-        bound = 2.0 * sparse_ov / (n + sparse_m)
-        first = min(len(bound), 3 * k)
-        kth = score(np.sort(sparse_ids[np.argpartition(-bound, first - 1)[:first]])) if first else None
+        # round 1: the best bounds of the sparse part give a first k-th best score (a floor on
+        # the final one, since those are real scores)
+        kth = None
+        first = min(len(sparse_bound), 3 * k)
+        if first >= k:
+            best = sparse_ids[np.argpartition(-sparse_bound, first - 1)[:first]]
+            got = score(best)
+            kth = float(np.partition(got, first - k)[first - k])
         planes = None
         guesses = iter(_GUESSES)
+        level = 1.0
         while True:
-            level = next(guesses, 0.0) if kth is None else kth
+            level = next((g for g in guesses if g < level), 0.0) if kth is None else kth
             if level <= 0.0:
-                return None
+                return self._with_zeros(sparse_ids, qmask, k, size, score, max_scored)
             t = level * (1.0 - _EPS)
-            cand = sparse_ids[2.0 * sparse_ov >= t * (n + sparse_m)]
+            keep = sparse_bound >= t
+            cand, bound = sparse_ids[keep], sparse_bound[keep]
             if qmask:
                 if planes is None:
                     planes = _count(self.planes, qmask, size)
-                cand = np.union1d(cand, _passing(planes, qmask.bit_count(), self.le, n, t, size))
-            if len(cand) > max_scored:
-                return None
-            kth = score(cand)
-            if kth is not None and kth >= level:
-                break  # every entry not scored has a bound below `level`, the k-th best or less
-        ids, scores = ids_parts[0], score_parts[0]
-        best = np.lexsort((ids, -scores))[:k]  # by score, then by the lower index
-        return list(zip(ids[best].tolist(), scores[best].tolist()))
+                dense = _passing(planes, qmask.bit_count(), self.le, n, t, size)
+                dense = dense[~np.isin(dense, cand, assume_unique=True)]  # sparse ones are exact already
+                f = np.bitwise_count(self.masks[dense] & np.uint64(qmask)).astype(np.int64)
+                cand = np.concatenate([cand, dense])
+                bound = np.concatenate([bound, 2.0 * f / (n + lens[dense])])
+            top, kth = self._best_first(cand, bound, k, level, score, max_scored)
+            if top is not None or kth is _TOO_MANY:
+                return top
+            # every entry reaching `level` was scored and the k-th best fell below it (the next
+            # level, a real score) or fewer than k reached it (the next guess below)
+
+    def _best_first(self, cand: np.ndarray, bound: np.ndarray, k: int, level: float, score,
+                    max_scored: int) -> tuple[list | None, float | None]:
+        """Score `cand` by descending bound, in growing batches, until the next bound is below
+        the k-th best score so far (and that score reaches `level`, below which `cand` holds
+        every entry): whatever is left then scores strictly below the k-th best and can neither
+        beat nor tie it. (None, the k-th best or None below k entries) where the k-th best of
+        the whole of `cand` is below `level`; (None, _TOO_MANY) where that would take scoring
+        more than `max_scored` entries."""
+        order = np.argsort(-bound, kind="stable")
+        ids_parts, score_parts = [], []
+        done, batch, kth = 0, self.first_batch, None
+        while done < len(order):
+            if done >= max_scored:
+                return None, _TOO_MANY
+            take = order[done:done + min(batch, max_scored - done)]
+            done += len(take)
+            ids_parts.append(cand[take])
+            score_parts.append(score(cand[take]))
+            batch *= 4
+            scored = np.concatenate(score_parts) if len(score_parts) > 1 else score_parts[0]
+            if len(scored) < k:
+                continue
+            kth = float(np.partition(scored, len(scored) - k)[len(scored) - k])
+            if kth >= level and (done == len(order) or bound[order[done]] < kth * (1.0 - _EPS)):
+                ids = np.concatenate(ids_parts)
+                best = np.lexsort((ids, -scored))[:k]  # by score, then by the lower index
+                return list(zip(ids[best].tolist(), scored[best].tolist())), kth
+        return None, (kth if len(order) >= k else None)
+
+    def _with_zeros(self, sparse_ids: np.ndarray, qmask: int, k: int, size: int, score,
+                    max_scored: int) -> list | None:
+        """The top-k where the k-th best is 0: every entry sharing an element with the query
+        (LCS >= 1, so a positive score) by score, then the lowest-index entries sharing none
+        (LCS 0, a score of exactly 0), as a whole row's stable order has them."""
+        hit = sparse_ids
+        if qmask:
+            words = -(-size // 64)
+            any_frequent = np.bitwise_or.reduce(self.planes[_bits(qmask), :words], axis=0)
+            hit = np.union1d(hit, _ids_of(any_frequent, size))
+        if len(hit) > max_scored:
+            return None
+        scores = score(hit) if len(hit) else np.zeros(0)
+        best = np.lexsort((hit, -scores))[:k]
+        top = list(zip(hit[best].tolist(), scores[best].tolist()))
+        if len(top) < k:
+            free = np.ones(min(size, len(hit) + k), bool)
+            free[hit[hit < len(free)]] = False
+            top += [(int(d), 0.0) for d in np.flatnonzero(free)[:k - len(top)]]
+        return top
 
     def _sparse(self, rare: list, qmask: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(entries sharing a rare element with the query, their exact multiset overlap)."""
@@ -218,10 +276,11 @@ def _count(planes: np.ndarray, qmask: int, size: int) -> list[np.ndarray]:
     words = -(-size // 64)
     out: list[np.ndarray] = []
     added = 0
-    for b in range(qmask.bit_length()):
-        if not qmask >> b & 1:
-            continue
-        carry = planes[b, :words]
+    rest = qmask
+    while rest:
+        low = rest & -rest
+        rest ^= low
+        carry = planes[low.bit_length() - 1, :words]
         added += 1
         for p in out:
             nxt = p & carry
@@ -254,12 +313,20 @@ def _passing(planes: list[np.ndarray], top: int, le: np.ndarray, n: int, t: floa
         else:
             prev = lengths
         out |= ge
-    nz = np.flatnonzero(out)
+    return _ids_of(out, size)
+
+
+def _bits(mask: int) -> list[int]:
+    return [b for b in range(mask.bit_length()) if mask >> b & 1]
+
+
+def _ids_of(bitset: np.ndarray, size: int) -> np.ndarray:
+    """Ascending ids of the set bits (below `size`)."""
+    nz = np.flatnonzero(bitset)
     if not len(nz):
         return np.zeros(0, np.int64)
-    bits = np.unpackbits(out[nz].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-    rows, cols = np.nonzero(bits)
-    ids = nz[rows] * 64 + cols
+    at = np.flatnonzero(np.unpackbits(bitset[nz].view(np.uint8), bitorder="little"))
+    ids = nz[at >> 6] * 64 + (at & 63)
     return ids[ids < size]
 
 

@@ -22,14 +22,16 @@ from .conftest import ref_scores, texts
 
 
 @contextlib.contextmanager
-def bounds_from_the_start(frequent: int = 3, lengths: int = 6, rebuild_min: int = 2):
-    saved = RougeLIndex.top_k_row_max, TopKIndex.frequent, TopKIndex.lengths, TopKIndex.rebuild_min
-    RougeLIndex.top_k_row_max, TopKIndex.frequent, TopKIndex.lengths, TopKIndex.rebuild_min = (
-        0, frequent, lengths, rebuild_min)
+def bounds_from_the_start(frequent: int = 3, lengths: int = 6, rebuild_min: int = 2, first_batch: int = 1):
+    saved = (RougeLIndex.top_k_row_max, TopKIndex.frequent, TopKIndex.lengths, TopKIndex.rebuild_min,
+             TopKIndex.first_batch)
+    (RougeLIndex.top_k_row_max, TopKIndex.frequent, TopKIndex.lengths, TopKIndex.rebuild_min,
+     TopKIndex.first_batch) = (0, frequent, lengths, rebuild_min, first_batch)
     try:
         yield
     finally:
-        RougeLIndex.top_k_row_max, TopKIndex.frequent, TopKIndex.lengths, TopKIndex.rebuild_min = saved
+        (RougeLIndex.top_k_row_max, TopKIndex.frequent, TopKIndex.lengths, TopKIndex.rebuild_min,
+         TopKIndex.first_batch) = saved
 
 
 def stable(scores: list[float], k: int) -> list[tuple[int, float]]:
@@ -46,9 +48,9 @@ settings_ = dict(max_examples=150, deadline=None)
 
 @settings(**settings_)
 @given(st.lists(pool_text, min_size=1, max_size=45), st.lists(pool_text, min_size=1, max_size=4),
-       st.integers(1, 12), st.integers(0, 50), st.integers(0, 8), st.integers(1, 12))
-def test_bounded_top_k_is_the_stable_top_k(pool, queries, k, upto, frequent, lengths):
-    with bounds_from_the_start(frequent=frequent, lengths=lengths):
+       st.integers(1, 12), st.integers(0, 50), st.integers(0, 8), st.integers(1, 12), st.integers(1, 64))
+def test_bounded_top_k_is_the_stable_top_k(pool, queries, k, upto, frequent, lengths, first_batch):
+    with bounds_from_the_start(frequent=frequent, lengths=lengths, first_batch=first_batch):
         index = RougeLIndex(pool)
         for text in queries:
             got = index.top_k_bounded(text, k, upto=upto)
@@ -103,8 +105,14 @@ def test_whole_rows_only_where_the_bounds_give_up(corpus):
         for text in corpus[300:340]:
             assert index.top_k_bounded(text, 10, stats=stats) == index.top_k(text, 10, order="stable")
         assert stats.get("whole_rows", 0) <= 2
+        rows = stats.get("whole_rows", 0)
+        # nothing shared: every score is 0, ties by index, known without scoring a row
         assert index.top_k_bounded("zzzq qqqz", 3, stats=stats) == [(0, 0.0), (1, 0.0), (2, 0.0)]
-        assert stats["whole_rows"] >= 1  # nothing shared: every score is 0, ties by index
+        # fewer than k share anything: those by score, then the lowest-index others at 0
+        few = corpus[300]
+        got = index.top_k_bounded(few, 299, stats=stats)
+        assert got == index.top_k(few, 299, order="stable") and got[-1][1] == 0.0
+        assert stats.get("whole_rows", 0) == rows
 
 
 def test_small_pools_score_a_row():
