@@ -14,18 +14,18 @@ LCS <= multiset overlap, so 2*overlap/(n+m) bounds an entry's F-measure from abo
 entries sharing a rare element with the query the overlap is counted exactly from the postings
 plus the entry's mask (sparse, a few thousand entries). Every other entry's overlap is its
 frequent overlap, and "overlap >= need(m)" is evaluated for the whole pool at once, 64 entries
-a machine word: the query's frequent bitsets are summed by a bit-sliced adder and compared
-against the need of each length band (`le` holds "length <= M" bitsets). Entries are scored
-exactly (rapidfuzz, as a whole row would). The best bounds among the sparse part give a first
-k-th best score s, a floor on the final one; every entry whose bound reaches s (with slack) is a
-candidate, its bound exact (the frequent-only ones by a popcount of their masks). Candidates are
-scored best bound first, in growing batches, until the next bound falls below the k-th best so
-far: the bound is loosest on long queries full of common words, where most candidates have a
-bound near s and a score far below it. Every entry left out then has a bound, hence a score,
-strictly below the k-th best, so ties (which go to the lower index) are never lost. Where the
-k-th best is 0, the entries sharing nothing with the query score exactly 0 and fill the rest by
-index. Anything that would score a large share of the pool falls back to the whole row, which is
-exact too.
+a machine word: the query's frequent bitsets are counted into "holds at least j of them"
+bitsets, each met with the length band whose need is j (`le` holds "length <= M" bitsets).
+Entries are scored exactly (rapidfuzz, as a whole row would). The best bounds among the
+sparse part give a first k-th best score s, a floor on the final one; every entry whose bound
+reaches s (with slack) is a candidate, its bound exact (the frequent-only ones by a popcount of
+their masks). Candidates are scored best bound first, in growing batches, until the next bound
+falls below the k-th best so far: the bound is loosest on long queries full of common words,
+where most candidates have a bound near s and a score far below it. Every entry left out then
+has a bound, hence a score, strictly below the k-th best, so ties (which go to the lower index)
+are never lost. Where the k-th best is 0, the entries sharing nothing with the query score
+exactly 0 and fill the rest by index. Anything that would score a large share of the pool
+falls back to the whole row, which is exact too.
 """
 from __future__ import annotations
 
@@ -180,9 +180,9 @@ class TopKIndex:
             keep = sparse_bound >= t
             cand, bound = sparse_ids[keep], sparse_bound[keep]
             if qmask:
-                if planes is None:
-                    planes = _count(self.planes, qmask, size)
-                dense = _passing(planes, qmask.bit_count(), self.le, n, t, size)
+                if planes is None:  # the first level is the highest, so the deepest needed
+                    planes = _thermometer(self.planes, qmask, _depth(qmask.bit_count(), self.lengths, n, t), size)
+                dense = _passing(planes, self.le, n, t, size)
                 dense = dense[~np.isin(dense, cand, assume_unique=True)]  # sparse ones are exact already
                 f = np.bitwise_count(self.masks[dense] & np.uint64(qmask)).astype(np.int64)
                 cand = np.concatenate([cand, dense])
@@ -270,49 +270,50 @@ def _pack(bits: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.packbits(bits, axis=1, bitorder="little")).view(np.uint64)
 
 
-def _count(planes: np.ndarray, qmask: int, size: int) -> list[np.ndarray]:
-    """Bit-sliced sum of the query's frequent bitsets over entries [0, size): plane i holds bit i
-    of each entry's frequent overlap."""
+def _depth(top: int, lengths: int, n: int, t: float) -> int:
+    """The most shared frequent elements `_passing` can ask about at level t: past the count
+    that lets every length band pass, a higher count decides nothing more."""
+    return max(1, min(top, math.ceil(t * (n + lengths) / 2.0)))
+
+
+def _thermometer(planes: np.ndarray, qmask: int, depth: int, size: int) -> list[np.ndarray]:
+    """`at[j - 1]`: bitset over entries [0, size) (whole words; bits past `size` are dropped
+    where ids are read) of those holding at least j of the query's frequent elements, j <=
+    depth. Adding an element x raises each level from the one below it (at[j] |= at[j-1] & x,
+    highest first), so a query's few frequent elements cost a few whole-pool word operations
+    each, and any "count >= j" is then one bitset."""
     words = -(-size // 64)
-    out: list[np.ndarray] = []
-    added = 0
-    rest = qmask
-    while rest:
-        low = rest & -rest
-        rest ^= low
-        carry = planes[low.bit_length() - 1, :words]
-        added += 1
-        for p in out:
-            nxt = p & carry
-            p ^= carry
-            carry = nxt
-        if added.bit_length() > len(out):
-            out.append(carry.copy())
-    if size % 64:
-        for p in out:
-            p[-1] &= np.uint64((1 << (size % 64)) - 1)
-    return out
+    at: list[np.ndarray] = []
+    scratch = np.empty(words, np.uint64)
+    for added, b in enumerate(_bits(qmask)):
+        x = planes[b, :words]
+        if len(at) < depth:
+            at.append(np.zeros(words, np.uint64))
+        for j in range(min(added, depth - 1), 0, -1):
+            np.bitwise_and(at[j - 1], x, out=scratch)
+            at[j] |= scratch
+        at[0] |= x
+    return at
 
 
-def _passing(planes: list[np.ndarray], top: int, le: np.ndarray, n: int, t: float, size: int) -> np.ndarray:
+def _passing(at: list[np.ndarray], le: np.ndarray, n: int, t: float, size: int) -> np.ndarray:
     """Entries whose frequent overlap f alone reaches the bound: 2f >= t*(n+m), i.e. f >= j for
     the least j with m <= 2j/t - n. Ascending ids."""
-    words, lengths = len(planes[0]), le.shape[0]  # `top`: the query's frequent elements, the most f can be
+    words, lengths = len(at[0]), le.shape[0]
     out = np.zeros(words, np.uint64)
     prev = 0  # lengths <= prev are already served by a smaller j
-    for j in range(1, top + 1):
+    for j in range(1, len(at) + 1):
         longest = math.floor(2.0 * j / t - n + 1e-7)  # slack: a superset is exact
         if prev >= lengths:
             break  # a smaller j already served every length
         if longest < 1 or longest <= prev:
             continue
-        ge = _at_least(planes, j)
         if longest < lengths:
-            ge &= le[longest, :words]
+            out |= at[j - 1] & le[longest, :words]
             prev = longest
         else:
+            out |= at[j - 1]
             prev = lengths
-        out |= ge
     return _ids_of(out, size)
 
 
@@ -328,20 +329,3 @@ def _ids_of(bitset: np.ndarray, size: int) -> np.ndarray:
     at = np.flatnonzero(np.unpackbits(bitset[nz].view(np.uint8), bitorder="little"))
     ids = nz[at >> 6] * 64 + (at & 63)
     return ids[ids < size]
-
-
-def _at_least(planes: list[np.ndarray], j: int) -> np.ndarray:
-    """Bitset of the entries whose bit-sliced count is >= j (MSB-first comparison)."""
-    gt = np.zeros_like(planes[0])
-    eq = None
-    for i in range(len(planes) - 1, -1, -1):
-        p = planes[i]
-        if j >> i & 1:
-            eq = p.copy() if eq is None else eq & p
-        else:
-            gt |= p if eq is None else eq & p
-            if eq is not None:
-                eq &= ~p
-            else:
-                eq = ~p
-    return gt | eq

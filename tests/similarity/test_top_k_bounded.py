@@ -142,3 +142,20 @@ def test_an_unscored_entry_whose_bound_equals_the_kth_best_is_still_scored():
             index = RougeLIndex(pool)
             for k in (1, 3, 5):
                 assert index.top_k_bounded("a b c d", k) == stable(ref_scores(pool, "a b c d"), k)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 2**8 - 1), min_size=1, max_size=200), st.integers(1, 2**8 - 1), st.integers(1, 8))
+def test_the_thermometer_is_exactly_count_at_least_j(masks, qmask, depth):
+    """A looser bitset would stay exact (more entries scored), so check it as the count it is."""
+    from selfinstruct.generation.similarity.topk import _ids_of, _pack, _thermometer
+
+    size = len(masks)
+    bits = np.zeros((8, -(-size // 64) * 64), np.uint8)
+    for d, m in enumerate(masks):
+        for b in range(8):
+            bits[b, d] = m >> b & 1
+    at = _thermometer(_pack(bits), qmask, depth, size)
+    assert len(at) == min(depth, qmask.bit_count())
+    for j, bitset in enumerate(at, 1):
+        assert _ids_of(bitset, size).tolist() == [d for d, m in enumerate(masks) if (m & qmask).bit_count() >= j]
