@@ -55,8 +55,11 @@ class RougeLIndex:
     # (slower in rapidfuzz, still exact). Class attribute so tests can lower it.
     max_char_id = 0x10FFFF - 0x800
     # Pool size from which the screen at thresholds >= the index's own reads the pair index
-    # (postings that stay short) instead of the single-occurrence one (cheaper while small).
-    pair_min_pool = 1 << 16
+    # instead of the single-occurrence one. Off by default: since the occurrence screen counts
+    # a candidate's frequent elements from its mask, it measured cheaper at every pool size of
+    # the million-sentence scale corpus (docs/similarity.md); a class attribute, so a workload
+    # where pairs pay (or a test) can turn it on.
+    pair_min_pool = 1 << 62
     # Levels below the threshold at which `top_k_bounded` searches (through a pair index of its
     # own, once the pool is big enough for one) before it scores a whole row; none by default
     # (see docs/similarity.md for why).

@@ -46,24 +46,60 @@ def min_overlap(n: int, t: float) -> int:
 
 
 class OccurrenceIndex:
-    """Postings of the pool's token occurrences, built lazily up to the pool's size."""
+    """Postings of the pool's token occurrences, built lazily up to the pool's size, and each
+    entry's mask of the `frequent` commonest elements.
+
+    The masks are for the elements prefix filtering leaves unprobed, which are a query's
+    commonest: the bound a candidate must meet counts them as hits unless it can tell, and
+    with a mask it can (a popcount), so far fewer candidates reach an LCS.
+    """
+
+    frequent = 64  # at most 64 (a mask is one word); class attributes, so tests can lower them
+    repick_min = 1024
 
     def __init__(self) -> None:
         self.postings: dict = {}
         self.posted = 0  # entries [0, posted) are in the postings
+        self.bit: dict = {}  # frequent element -> its bit in `masks`
+        self.masks = np.zeros(0, np.uint64)
+        self._picked_at = 0
 
     def catch_up(self, codes: list, as_lists: bool) -> None:
         """Bring the postings up to the pool. Only the screen reads them, so a pool that is
-        only ever judged in batches (whole rows, `admit_batch`) never pays for it."""
-        postings = self.postings
-        for d in range(self.posted, len(codes)):
+        only ever judged in batches (whole rows, `admit_batch`) never pays for it. The frequent
+        elements are re-picked when the pool has grown fourfold (any choice is exact)."""
+        postings, bit = self.postings, self.bit
+        start = self.posted
+        if len(codes) > len(self.masks):
+            grown = np.zeros(max(1024, 2 * len(self.masks), len(codes)), np.uint64)
+            grown[:len(self.masks)] = self.masks
+            self.masks = grown
+        masks = self.masks
+        for d in range(start, len(codes)):
+            mask = 0
             for key in occurrence_keys(list(codes[d]), as_lists):
                 posting = postings.get(key)
                 if posting is None:
                     postings[key] = array("i", (d,))
                 else:
                     posting.append(d)
+                b = bit.get(key)
+                if b is not None:
+                    mask |= 1 << b
+            if mask:
+                masks[d] = mask
         self.posted = len(codes)
+        if self.posted >= max(self.repick_min, 4 * self._picked_at):
+            self._repick()
+
+    def _repick(self) -> None:
+        postings = self.postings
+        ranked = sorted(postings, key=lambda key: len(postings[key]), reverse=True)[:self.frequent]
+        self.bit = {key: b for b, key in enumerate(ranked)}
+        self.masks[:] = 0
+        for key, b in self.bit.items():
+            self.masks[np.frombuffer(postings[key], dtype=np.int32)] |= np.uint64(1 << b)
+        self._picked_at = self.posted
 
     def doc_freq(self, symbol) -> int:
         """How many entries contain the token (its first-occurrence posting's length)."""
@@ -71,8 +107,8 @@ class OccurrenceIndex:
 
     def to_lists(self) -> None:
         """Re-key the postings for int symbols (see `RougeLIndex._switch_to_lists`)."""
-        self.postings = {(unchar(key[0]), len(key)) if len(key) > 1 else unchar(key): posting
-                         for key, posting in self.postings.items()}
+        self.postings = {_as_list_key(key): posting for key, posting in self.postings.items()}
+        self.bit = {_as_list_key(key): b for key, b in self.bit.items()}
 
     def screen(self, q: Query, threshold: float, inclusive: bool, codes: list, lens: array,
                as_lists: bool) -> list[tuple[float, int]]:
@@ -91,11 +127,12 @@ class OccurrenceIndex:
         if self.posted < len(codes):
             self.catch_up(codes, as_lists)
         get = self.postings.get
-        lists = [p for p in map(get, q.elements) if p is not None]
-        if len(lists) < alpha:  # fewer shared elements than any passing entry needs
+        found = [(p, e) for e in q.elements if (p := get(e)) is not None]
+        if len(found) < alpha:  # fewer shared elements than any passing entry needs
             return empty
         # Prefix filtering: leaving at most alpha-1 elements unprobed, a passing entry must hit one.
-        lists.sort(key=len)
+        found.sort(key=lambda pe: len(pe[0]))
+        lists = [p for p, _ in found]
         probe = len(lists) - alpha + 1
         cheap = max(_CHEAP_MIN, len(codes) // _CHEAP_DIV)
         while probe < len(lists) and len(lists[probe]) <= cheap:
@@ -105,13 +142,24 @@ class OccurrenceIndex:
         unprobed = len(lists) - probe
         min_hits = max(1, alpha - unprobed)
         probed = lists[:probe]
+        # Of the unprobed elements, the frequent ones are counted from each candidate's mask;
+        # only the others are assumed hit.
+        qmask, blind = 0, 0
+        for _, e in found[probe:]:
+            b = self.bit.get(e)
+            if b is None:
+                blind += 1
+            else:
+                qmask |= 1 << b
+        masks = self.masks
         if sum(map(len, probed)) <= _SMALL:  # plain Python beats numpy's per-call overhead here
             counts: dict[int, int] = {}
             for posting in probed:
                 for d in posting:
                     counts[d] = counts.get(d, 0) + 1
             cand = sorted(d for d, h in counts.items() if h >= min_hits
-                          and 2.0 * min(h + unprobed, lens[d], n) >= t * (lens[d] + n))
+                          and 2.0 * min(h + blind + (int(masks[d]) & qmask).bit_count(), lens[d], n)
+                          >= t * (lens[d] + n))
         else:
             merged = array("i")
             for posting in probed:
@@ -125,9 +173,16 @@ class OccurrenceIndex:
                 docs, counts_arr = np.unique(hit_docs, return_counts=True)
                 docs, counts_arr = docs[counts_arr >= min_hits], counts_arr[counts_arr >= min_hits]
             m = np.frombuffer(lens, dtype=np.int64)[docs]
-            bound = np.minimum(np.minimum(counts_arr + unprobed, m), n)
+            hits = counts_arr + blind
+            if qmask:
+                hits = hits + np.bitwise_count(masks[docs] & np.uint64(qmask))
+            bound = np.minimum(np.minimum(hits, m), n)
             cand = docs[2.0 * bound >= t * (m + n)].tolist()
         return verify(q, cand, codes, lens, alpha, t)
+
+
+def _as_list_key(key: str):
+    return (unchar(key[0]), len(key)) if len(key) > 1 else unchar(key)
 
 
 def verify(q: Query, cand: list[int], codes: list, lens: array, alpha: int, t: float) -> list[tuple[float, int]]:
@@ -180,6 +235,8 @@ class PairIndex:
         self.postings: dict[int, int | array] = {}
         self.singles: dict = {}  # element -> entries made of that one token (pairs cannot find them)
         self._prefix: dict[int, int] = {}
+        self.bit: dict = {}  # as OccurrenceIndex's: masks of the commonest elements, picked at each re-rank
+        self.masks = np.zeros(0, np.uint64)
 
     def handles(self, threshold: float, n: int) -> bool:
         """Whether a query of n tokens at `threshold` is answered exactly here: every passing
@@ -203,6 +260,10 @@ class PairIndex:
         df = self.df
         get = df.get
         rebuild = len(codes) >= max(self.rebuild_min, 4 * self._built_at)
+        if len(codes) > len(self.masks):
+            grown = np.zeros(max(1024, 2 * len(self.masks), len(codes)), np.uint64)
+            grown[:len(self.masks)] = self.masks
+            self.masks = grown
         for d in range(self.posted, len(codes)):
             keys = occurrence_keys(list(codes[d]), as_lists)
             for key in keys:
@@ -219,6 +280,13 @@ class PairIndex:
             if key not in rank:
                 rank[key] = self._next_new
                 self._next_new -= 1
+        bit, mask = self.bit, 0
+        for key in keys:
+            b = bit.get(key)
+            if b is not None:
+                mask |= 1 << b
+        if mask:
+            self.masks[d] = mask
         if len(keys) == 1:
             self.singles.setdefault(keys[0], []).append(d)
             return
@@ -235,7 +303,10 @@ class PairIndex:
 
     def _rebuild(self, codes: list, as_lists: bool) -> None:
         df = self.df
-        self.rank = {key: r for r, key in enumerate(sorted(df, key=df.__getitem__))}
+        by_df = sorted(df, key=df.__getitem__)
+        self.rank = {key: r for r, key in enumerate(by_df)}
+        self.bit = {key: b for b, key in enumerate(reversed(by_df[max(0, len(by_df) - OccurrenceIndex.frequent):]))}
+        self.masks[:] = 0
         self._next_new = -1
         self.postings, self.singles = {}, {}
         for d in range(self.posted):
@@ -272,7 +343,18 @@ class PairIndex:
         if len(singles) <= _SMALL:
             cand = sorted(set(singles))
         else:
-            cand = np.unique(np.frombuffer(singles, dtype=np.int32)).tolist()
+            cand = np.unique(np.frombuffer(singles, dtype=np.int32))
+            # what the masks tell of the overlap: the frequent elements exactly, the rest assumed hit
+            qmask, blind = 0, 0
+            for e in q.elements:
+                b = self.bit.get(e)
+                if b is None:
+                    blind += 1
+                else:
+                    qmask |= 1 << b
+            m = np.frombuffer(lens, dtype=np.int64)[cand]
+            shared = np.bitwise_count(self.masks[cand] & np.uint64(qmask)) + blind
+            cand = cand[2.0 * np.minimum(np.minimum(shared, m), n) >= t * (m + n)].tolist()
         return verify(q, cand, codes, lens, alpha, t)
 
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfinstruct.generation.similarity import RougeLIndex
-from selfinstruct.generation.similarity.postings import PairIndex
+from selfinstruct.generation.similarity.postings import OccurrenceIndex, PairIndex
 
 from .conftest import ref_filter, ref_scores, texts
 
@@ -116,3 +116,50 @@ def test_one_token_texts_meet_their_copies_through_the_pair_index():
         decision = index.admit("cat")
         assert (decision.kept, decision.index, decision.score) == (False, 1, 1.0)
         assert index.admit("cow").kept and index.admit("cat dog").kept
+
+
+@contextlib.contextmanager
+def masks_from_the_start(frequent: int):
+    """Masks of only a few elements, picked from the second entry on: candidates' bounds then
+    mix elements counted from masks with elements assumed hit."""
+    saved = OccurrenceIndex.frequent, OccurrenceIndex.repick_min
+    OccurrenceIndex.frequent, OccurrenceIndex.repick_min = frequent, 2
+    try:
+        yield
+    finally:
+        OccurrenceIndex.frequent, OccurrenceIndex.repick_min = saved
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(texts(), few_words), max_size=40), st.lists(texts(), max_size=5),
+       st.sampled_from([0.7, 0.75, 0.9, 0.5]), st.integers(0, 5), st.booleans())
+def test_frequent_masks_keep_what_rouge_score_keeps(candidates, seeds, threshold, frequent, pairs):
+    with masks_from_the_start(frequent), (pairs_from_the_start() if pairs else contextlib.nullcontext()):
+        index = RougeLIndex(seeds, threshold=threshold)
+        decisions = index.admit_many(candidates)
+    assert [d.kept for d in decisions] == ref_filter(candidates, seeds, threshold, False)
+
+
+def test_frequent_masks_prune_candidates(corpus):
+    """The masks must do work, not only stay exact: on corpus variants, fewer candidates reach an
+    LCS with them than with every unprobed element assumed hit."""
+    from selfinstruct.generation.similarity import postings
+
+    stream = mc.build(corpus[:80], 1600, seed=7)
+    counted = []
+    real = postings.verify
+
+    def spy(q, cand, *rest):
+        counted[-1] += len(cand)
+        return real(q, cand, *rest)
+
+    postings.verify, kept = spy, []
+    try:
+        for frequent in (0, 64):
+            counted.append(0)
+            with masks_from_the_start(frequent):
+                kept.append([d.kept for d in RougeLIndex().admit_many(stream)])
+    finally:
+        postings.verify = real
+    assert kept[0] == kept[1]
+    assert counted[1] < counted[0] * 0.8, counted
