@@ -5,12 +5,16 @@ near-duplicate test needs: a pool judged only in batches never builds them, and 
 bounds they apply (docs/similarity.md) are easier to check on their own.
 
 `OccurrenceIndex` answers any threshold, with query-side prefix filtering over the postings of
-single elements: cheapest while the pool is small. Those postings grow with the pool, so past a
-size `PairIndex` takes over at thresholds at or above the index's own: it is prefix-filtered on
-both sides and keyed by pairs of elements, whose postings stay short.
+single elements. Those postings grow with the pool, so what it reads of them is cut twice: a
+late probe can only be the first hit of short entries, so of a long posting it reads only their
+length bands; and a candidate's unprobed frequent elements are counted from its mask rather
+than assumed hit, so few candidates reach an LCS. `PairIndex` (prefix-filtered on both sides,
+keyed by pairs of elements) is the alternative at thresholds at or above the index's own, off
+by default since the masked occurrence screen measured cheaper at every scale-corpus size.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from array import array
 
@@ -35,6 +39,9 @@ _CHEAP_DIV = 64
 _SMALL = 128
 _SMALL_LCS = 100
 _DENSE = 16  # hit counts by bincount (size of the pool) while the pool is at most this many hits
+# Length bands (each _BAND_RATIO times as long as the last) of the postings kept split by length.
+_BAND_RATIO = 1.2
+_BANDS = [0] + [int(math.log(m, _BAND_RATIO)) for m in range(1, 1024)]
 
 
 def min_overlap(n: int, t: float) -> int:
@@ -56,6 +63,9 @@ class OccurrenceIndex:
 
     frequent = 64  # at most 64 (a mask is one word); class attributes, so tests can lower them
     repick_min = 1024
+    # Postings this long are also kept split by entry length, so that a probe which can only
+    # matter to short entries reads only theirs (`_by_length`).
+    banded_min = 256
 
     def __init__(self) -> None:
         self.postings: dict = {}
@@ -63,6 +73,7 @@ class OccurrenceIndex:
         self.bit: dict = {}  # frequent element -> its bit in `masks`
         self.masks = np.zeros(0, np.uint64)
         self._picked_at = 0
+        self.banded: dict = {}  # element with a long posting -> {length band: its entries of that band}
 
     def catch_up(self, codes: list, as_lists: bool) -> None:
         """Bring the postings up to the pool. Only the screen reads them, so a pool that is
@@ -74,15 +85,21 @@ class OccurrenceIndex:
             grown = np.zeros(max(1024, 2 * len(self.masks), len(codes)), np.uint64)
             grown[:len(self.masks)] = self.masks
             self.masks = grown
-        masks = self.masks
+        masks, banded, banded_min = self.masks, self.banded, self.banded_min
         for d in range(start, len(codes)):
             mask = 0
+            band = _band(len(codes[d]))
             for key in occurrence_keys(list(codes[d]), as_lists):
                 posting = postings.get(key)
                 if posting is None:
                     postings[key] = array("i", (d,))
                 else:
                     posting.append(d)
+                    bands = banded.get(key)
+                    if bands is not None:
+                        bands.setdefault(band, array("i")).append(d)
+                    elif len(posting) == banded_min:
+                        banded[key] = _split(posting, codes)
                 b = bit.get(key)
                 if b is not None:
                     mask |= 1 << b
@@ -109,6 +126,35 @@ class OccurrenceIndex:
         """Re-key the postings for int symbols (see `RougeLIndex._switch_to_lists`)."""
         self.postings = {_as_list_key(key): posting for key, posting in self.postings.items()}
         self.bit = {_as_list_key(key): b for key, b in self.bit.items()}
+        self.banded = {_as_list_key(key): bands for key, bands in self.banded.items()}
+
+    def _by_length(self, found: list, probe: int, needed: int, n: int, t: float) -> tuple[list, list[int]]:
+        """The postings to merge: probe i of the `needed` (prefix filtering's own) can only be
+        the first hit of entries of overlap <= L - i with the query, which caps their length
+        (2*overlap >= t*(n+m)); so of a long posting only the length bands up to that cap are
+        read (and none above the length ratio's cap). The extra, cheap probes are read whole.
+        Also the caps of those probes, ascending: an entry of length m may be missing from as
+        many probes as caps below m, and its overlap bound counts them as hits."""
+        if t <= 0.0:
+            return [p for p, _ in found[:probe]], []
+        total = len(found)
+        lo = max(0, math.ceil(n * t / (2.0 - t) - 1e-7))
+        top = math.floor(n * (2.0 - t) / t + 1e-7)
+        out, caps = [], []
+        banded = self.banded
+        for i, (posting, e) in enumerate(found[:probe]):
+            bands = banded.get(e) if i < needed else None
+            if bands is None:
+                out.append(posting)
+                continue
+            cap = min(top, math.floor(2.0 * (total - i) / t - n + 1e-7))
+            caps.append(cap)
+            for b in range(_band(lo), _band(max(cap, lo)) + 1):
+                part = bands.get(b)
+                if part is not None:
+                    out.append(part)
+        caps.sort()
+        return out, [c for c in caps if c < top]
 
     def screen(self, q: Query, threshold: float, inclusive: bool, codes: list, lens: array,
                as_lists: bool) -> list[tuple[float, int]]:
@@ -141,7 +187,9 @@ class OccurrenceIndex:
             return empty
         unprobed = len(lists) - probe
         min_hits = max(1, alpha - unprobed)
-        probed = lists[:probe]
+        probed, skip_below = self._by_length(found, probe, len(lists) - alpha + 1, n, t)
+        # an entry may have been left out of as many probes as there are caps below its length
+        min_hits = max(1, min_hits - len(skip_below))
         # Of the unprobed elements, the frequent ones are counted from each candidate's mask;
         # only the others are assumed hit.
         qmask, blind = 0, 0
@@ -158,7 +206,8 @@ class OccurrenceIndex:
                 for d in posting:
                     counts[d] = counts.get(d, 0) + 1
             cand = sorted(d for d, h in counts.items() if h >= min_hits
-                          and 2.0 * min(h + blind + (int(masks[d]) & qmask).bit_count(), lens[d], n)
+                          and 2.0 * min(h + blind + (int(masks[d]) & qmask).bit_count()
+                                        + bisect.bisect_left(skip_below, lens[d]), lens[d], n)
                           >= t * (lens[d] + n))
         else:
             merged = array("i")
@@ -174,11 +223,25 @@ class OccurrenceIndex:
                 docs, counts_arr = docs[counts_arr >= min_hits], counts_arr[counts_arr >= min_hits]
             m = np.frombuffer(lens, dtype=np.int64)[docs]
             hits = counts_arr + blind
+            if skip_below:  # by length: how many caps lie below it
+                below = np.searchsorted(np.asarray(skip_below), np.arange(skip_below[-1] + 2), side="left")
+                hits = hits + below[np.minimum(m, skip_below[-1] + 1)]
             if qmask:
                 hits = hits + np.bitwise_count(masks[docs] & np.uint64(qmask))
             bound = np.minimum(np.minimum(hits, m), n)
             cand = docs[2.0 * bound >= t * (m + n)].tolist()
         return verify(q, cand, codes, lens, alpha, t)
+
+
+def _band(m: int) -> int:
+    return _BANDS[m] if m < len(_BANDS) else int(math.log(m, _BAND_RATIO))
+
+
+def _split(posting: array, codes: list) -> dict:
+    bands: dict = {}
+    for d in posting:
+        bands.setdefault(_band(len(codes[d])), array("i")).append(d)
+    return bands
 
 
 def _as_list_key(key: str):

@@ -119,22 +119,23 @@ def test_one_token_texts_meet_their_copies_through_the_pair_index():
 
 
 @contextlib.contextmanager
-def masks_from_the_start(frequent: int):
+def masks_from_the_start(frequent: int, banded_min: int = 1 << 30):
     """Masks of only a few elements, picked from the second entry on: candidates' bounds then
-    mix elements counted from masks with elements assumed hit."""
-    saved = OccurrenceIndex.frequent, OccurrenceIndex.repick_min
-    OccurrenceIndex.frequent, OccurrenceIndex.repick_min = frequent, 2
+    mix elements counted from masks with elements assumed hit. `banded_min`: postings split by
+    length from that many entries on (2: nearly all of them)."""
+    saved = OccurrenceIndex.frequent, OccurrenceIndex.repick_min, OccurrenceIndex.banded_min
+    OccurrenceIndex.frequent, OccurrenceIndex.repick_min, OccurrenceIndex.banded_min = frequent, 2, banded_min
     try:
         yield
     finally:
-        OccurrenceIndex.frequent, OccurrenceIndex.repick_min = saved
+        OccurrenceIndex.frequent, OccurrenceIndex.repick_min, OccurrenceIndex.banded_min = saved
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.one_of(texts(), few_words), max_size=40), st.lists(texts(), max_size=5),
-       st.sampled_from([0.7, 0.75, 0.9, 0.5]), st.integers(0, 5), st.booleans())
-def test_frequent_masks_keep_what_rouge_score_keeps(candidates, seeds, threshold, frequent, pairs):
-    with masks_from_the_start(frequent), (pairs_from_the_start() if pairs else contextlib.nullcontext()):
+       st.sampled_from([0.7, 0.75, 0.9, 0.5, 0.3]), st.integers(0, 5), st.booleans(), st.sampled_from([2, 3, 1 << 30]))
+def test_frequent_masks_keep_what_rouge_score_keeps(candidates, seeds, threshold, frequent, pairs, banded_min):
+    with masks_from_the_start(frequent, banded_min), (pairs_from_the_start() if pairs else contextlib.nullcontext()):
         index = RougeLIndex(seeds, threshold=threshold)
         decisions = index.admit_many(candidates)
     assert [d.kept for d in decisions] == ref_filter(candidates, seeds, threshold, False)
@@ -163,3 +164,30 @@ def test_frequent_masks_prune_candidates(corpus):
         postings.verify = real
     assert kept[0] == kept[1]
     assert counted[1] < counted[0] * 0.8, counted
+
+
+def test_length_bands_stay_exact_and_read_less(corpus):
+    """Corpus variants (many near-misses at 0.7) with every posting split by length: the same
+    decisions as whole postings, and fewer entries merged."""
+    from selfinstruct.generation.similarity import postings
+
+    stream = mc.build(corpus[:60], 900, seed=11)
+    merged, kept = [], []
+    real = OccurrenceIndex._by_length
+
+    def spy(self, found, *rest):
+        out = real(self, found, *rest)
+        merged[-1] += sum(map(len, out[0]))
+        return out
+
+    OccurrenceIndex._by_length = spy
+    try:
+        for banded_min in (1 << 30, 2):
+            merged.append(0)
+            with masks_from_the_start(64, banded_min):
+                kept.append([d.kept for d in RougeLIndex().admit_many(stream)])
+    finally:
+        OccurrenceIndex._by_length = real
+    assert kept[0] == kept[1] == ref_filter(stream, [], 0.7, False)
+    assert merged[1] < merged[0] * 0.8, merged
+    assert postings._band(1) == 0 and postings._band(5000) > postings._band(1000)
