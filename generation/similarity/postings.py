@@ -62,7 +62,9 @@ class OccurrenceIndex:
     """
 
     frequent = 64  # at most 64 (a mask is one word); class attributes, so tests can lower them
-    repick_min = 1024
+    # Pool size from which masks and length bands are kept: below it their upkeep costs more
+    # than they save.
+    scale_min = 1 << 16
     # Postings this long are also kept split by entry length, so that a probe which can only
     # matter to short entries reads only theirs (`_by_length`).
     banded_min = 256
@@ -77,10 +79,12 @@ class OccurrenceIndex:
 
     def catch_up(self, codes: list, as_lists: bool) -> None:
         """Bring the postings up to the pool. Only the screen reads them, so a pool that is
-        only ever judged in batches (whole rows, `admit_batch`) never pays for it. The frequent
-        elements are re-picked when the pool has grown fourfold (any choice is exact)."""
+        only ever judged in batches (whole rows, `admit_batch`) never pays for it. From
+        `scale_min` entries on it keeps masks and bands too, and re-picks the frequent elements
+        when the pool has grown fourfold (any choice is exact)."""
         postings, bit = self.postings, self.bit
         start = self.posted
+        scaled = self._picked_at > 0
         if len(codes) > len(self.masks):
             grown = np.zeros(max(1024, 2 * len(self.masks), len(codes)), np.uint64)
             grown[:len(self.masks)] = self.masks
@@ -88,25 +92,28 @@ class OccurrenceIndex:
         masks, banded, banded_min = self.masks, self.banded, self.banded_min
         for d in range(start, len(codes)):
             mask = 0
-            band = _band(len(codes[d]))
+            band = _band(len(codes[d])) if scaled else 0
             for key in occurrence_keys(list(codes[d]), as_lists):
                 posting = postings.get(key)
                 if posting is None:
                     postings[key] = array("i", (d,))
                 else:
                     posting.append(d)
-                    bands = banded.get(key)
-                    if bands is not None:
-                        bands.setdefault(band, array("i")).append(d)
-                    elif len(posting) == banded_min:
-                        banded[key] = _split(posting, codes)
+                    if scaled:
+                        bands = banded.get(key)
+                        if bands is not None:
+                            bands.setdefault(band, array("i")).append(d)
+                        elif len(posting) == banded_min:
+                            banded[key] = _split(posting, codes)
                 b = bit.get(key)
                 if b is not None:
                     mask |= 1 << b
             if mask:
                 masks[d] = mask
         self.posted = len(codes)
-        if self.posted >= max(self.repick_min, 4 * self._picked_at):
+        if self.posted >= max(self.scale_min, 4 * self._picked_at):
+            if not scaled:  # the postings long enough already, split at once
+                self.banded = {key: _split(p, codes) for key, p in postings.items() if len(p) >= banded_min}
             self._repick()
 
     def _repick(self) -> None:
@@ -173,12 +180,17 @@ class OccurrenceIndex:
         if self.posted < len(codes):
             self.catch_up(codes, as_lists)
         get = self.postings.get
-        found = [(p, e) for e in q.elements if (p := get(e)) is not None]
-        if len(found) < alpha:  # fewer shared elements than any passing entry needs
+        if self._picked_at:  # masks and bands need each posting's element
+            found = [(p, e) for e in q.elements if (p := get(e)) is not None]
+            found.sort(key=_posting_len)
+            lists = [p for p, _ in found]
+        else:
+            found = None
+            lists = [p for p in map(get, q.elements) if p is not None]
+            lists.sort(key=len)
+        if len(lists) < alpha:  # fewer shared elements than any passing entry needs
             return empty
         # Prefix filtering: leaving at most alpha-1 elements unprobed, a passing entry must hit one.
-        found.sort(key=lambda pe: len(pe[0]))
-        lists = [p for p, _ in found]
         probe = len(lists) - alpha + 1
         cheap = max(_CHEAP_MIN, len(codes) // _CHEAP_DIV)
         while probe < len(lists) and len(lists[probe]) <= cheap:
@@ -187,18 +199,20 @@ class OccurrenceIndex:
             return empty
         unprobed = len(lists) - probe
         min_hits = max(1, alpha - unprobed)
-        probed, skip_below = self._by_length(found, probe, len(lists) - alpha + 1, n, t)
-        # an entry may have been left out of as many probes as there are caps below its length
-        min_hits = max(1, min_hits - len(skip_below))
-        # Of the unprobed elements, the frequent ones are counted from each candidate's mask;
-        # only the others are assumed hit.
-        qmask, blind = 0, 0
-        for _, e in found[probe:]:
-            b = self.bit.get(e)
-            if b is None:
-                blind += 1
-            else:
-                qmask |= 1 << b
+        probed, skip_below, qmask, blind = lists[:probe], [], 0, unprobed
+        if found is not None:
+            probed, skip_below = self._by_length(found, probe, len(lists) - alpha + 1, n, t)
+            # an entry may have been left out of as many probes as there are caps below its length
+            min_hits = max(1, min_hits - len(skip_below))
+            # Of the unprobed elements, the frequent ones are counted from each candidate's mask;
+            # only the others are assumed hit.
+            blind = 0
+            for _, e in found[probe:]:
+                b = self.bit.get(e)
+                if b is None:
+                    blind += 1
+                else:
+                    qmask |= 1 << b
         masks = self.masks
         if sum(map(len, probed)) <= _SMALL:  # plain Python beats numpy's per-call overhead here
             counts: dict[int, int] = {}
@@ -235,6 +249,10 @@ class OccurrenceIndex:
 
 def _band(m: int) -> int:
     return _BANDS[m] if m < len(_BANDS) else int(math.log(m, _BAND_RATIO))
+
+
+def _posting_len(found: tuple) -> int:
+    return len(found[0])
 
 
 def _split(posting: array, codes: list) -> dict:

@@ -123,12 +123,12 @@ def masks_from_the_start(frequent: int, banded_min: int = 1 << 30):
     """Masks of only a few elements, picked from the second entry on: candidates' bounds then
     mix elements counted from masks with elements assumed hit. `banded_min`: postings split by
     length from that many entries on (2: nearly all of them)."""
-    saved = OccurrenceIndex.frequent, OccurrenceIndex.repick_min, OccurrenceIndex.banded_min
-    OccurrenceIndex.frequent, OccurrenceIndex.repick_min, OccurrenceIndex.banded_min = frequent, 2, banded_min
+    saved = OccurrenceIndex.frequent, OccurrenceIndex.scale_min, OccurrenceIndex.banded_min
+    OccurrenceIndex.frequent, OccurrenceIndex.scale_min, OccurrenceIndex.banded_min = frequent, 2, banded_min
     try:
         yield
     finally:
-        OccurrenceIndex.frequent, OccurrenceIndex.repick_min, OccurrenceIndex.banded_min = saved
+        OccurrenceIndex.frequent, OccurrenceIndex.scale_min, OccurrenceIndex.banded_min = saved
 
 
 @settings(max_examples=150, deadline=None)
