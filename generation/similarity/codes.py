@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 
 def char(token_id: int) -> str:
     """Code point for a token id, skipping the surrogate block (ids start at 1; 0 = unknown)."""
@@ -48,6 +50,16 @@ def occurrence_keys(symbols: list, as_lists: bool) -> list:
         for sym in symbols:
             k = seen[sym] = seen.get(sym, 0) + 1
             out.append(sym if k == 1 else sym * k)
+    return out
+
+
+def grown(values: np.ndarray, size: int) -> np.ndarray:
+    """`values` with room for `size` entries, zero-filled: capacity doubles, so a stream of
+    small catch-ups copies each entry O(1) times."""
+    if size <= len(values):
+        return values
+    out = np.zeros(max(1024, 2 * len(values), size), values.dtype)
+    out[:len(values)] = values
     return out
 
 

@@ -11,7 +11,7 @@ Every score it reports is rouge_score's rougeL F-measure, bit for bit; only the 
   intersection is plain set intersection. A candidate needs overlap >= alpha, so it must share
   one of the query's n - alpha + 1 rarest elements (prefix filtering); probing a few more rare
   elements gives a per-document hit count that bounds its overlap from above. Only survivors
-  get an LCS (the inverted index and this screen: postings.py).
+  get an LCS (postings.py; a large pool's screen, prefix-filtered on both sides: positional.py).
 * Top-k and mean need every score, so they run rapidfuzz's `cdist` over the pool (cached in a
   frequency-relabelled form), in blocks, on rapidfuzz's threads or a process pool when the batch
   is big enough to pay for it; upstream's tie order is re-enacted on the top of each row only
@@ -35,6 +35,7 @@ from .batch import judge_chunk
 from .codes import Query, char, check_text, occurrence_keys, unchar
 from .decision import Decision
 from .metadata import MeanEstimate, RelabeledPool, SimilarityMetadata, batch_metadata, collapse_top_k, metadata_from_row, top_indices
+from .positional import PositionalIndex
 from .postings import OccurrenceIndex, PairIndex
 from .scoring import fmeasure_array
 from .tokenize import tokenize
@@ -51,14 +52,10 @@ class RougeLIndex:
     then machine instructions in acceptance order, so add them in that order.
     """
 
-    # Largest token id a code point can carry; beyond it sequences become lists of ints
-    # (slower in rapidfuzz, still exact). Class attribute so tests can lower it.
+    # Largest token id a code point carries; past it symbols become ints (slower, still exact).
     max_char_id = 0x10FFFF - 0x800
-    # Pool size from which the screen at thresholds >= the index's own reads the pair index
-    # instead of the single-occurrence one. Off by default: since the occurrence screen counts
-    # a candidate's frequent elements from its mask, it measured cheaper at every pool size of
-    # the million-sentence scale corpus (docs/similarity.md); a class attribute, so a workload
-    # where pairs pay (or a test) can turn it on.
+    # Pool size from which the screen at thresholds >= the index's own reads the pair index: off
+    # by default, the positional screen measured cheaper (docs/similarity.md); tests turn it on.
     pair_min_pool = 1 << 62
     # Levels below the threshold at which `top_k_bounded` searches (through a pair index of its
     # own, once the pool is big enough for one) before it scores a whole row; none by default
@@ -74,6 +71,7 @@ class RougeLIndex:
         self._vocab: dict[str, str | int] = {}  # token -> its symbol (a code point, or an int)
         self._occurrences = OccurrenceIndex()  # built when the screen first needs it
         self._pairs = PairIndex(self.threshold)  # the screen at the index's own threshold, likewise
+        self._positional = PositionalIndex(self.threshold)  # the same, from a large pool on
         self._pair_levels: dict[float, PairIndex] = {}  # top_k_bounded's lower levels, likewise
         self._topk: TopKIndex | None = None  # top_k_bounded's bounds, built when it first needs them
         self._pool_symbols: set = set()  # every symbol some entry has
@@ -143,7 +141,7 @@ class RougeLIndex:
     def _ranking(self):
         """How `RelabeledPool` ranks symbols: by posting length when the postings are complete
         (cheap), else None (it counts the pool's tokens)."""
-        for postings in (self._occurrences, self._pairs):
+        for postings in (self._occurrences, self._positional, self._pairs):
             if postings.posted == len(self._codes):
                 return postings.doc_freq
         return None
@@ -178,8 +176,7 @@ class RougeLIndex:
     def track_metadata(self) -> None:
         """Keep the pool's relabelled form (see `metadata_batch`) up to date on every `add` from
         now on, for callers that ask for metadata every round: a bulk-loaded pool (a resumed
-        run) then costs no catch-up in the first round. About 10 us per add on the bench corpus,
-        re-rankings at each doubling included (0.5 s over 50k adds)."""
+        run) then costs no catch-up in the first round."""
         self._relabeled.eager = True
         self._relabeled.sync(self._codes, self._vocab, self._ranking())
 
@@ -387,6 +384,7 @@ class RougeLIndex:
             self._codes[d] = [unchar(c) for c in self._codes[d]]
         self._occurrences.to_lists()
         self._pairs, self._pair_levels, self._topk = PairIndex(self.threshold), {}, None
+        self._positional = PositionalIndex(self.threshold)
         self._as_lists = True
         self._row_cache = None
         self._pool_symbols = {sym for code in self._codes for sym in code}
@@ -421,6 +419,8 @@ class RougeLIndex:
     def _screen(self, q: Query, threshold: float, inclusive: bool, pairs: PairIndex) -> list[tuple[float, int]]:
         if len(self._codes) >= self.pair_min_pool and pairs.handles(threshold, q.n):
             return pairs.screen(q, threshold, self._codes, self._lens, self._as_lists)
+        if len(self._codes) >= self._positional.start and self._positional.handles(threshold, q.n):
+            return self._positional.screen(q, threshold, self._codes, self._lens, self._as_lists)
         return self._occurrences.screen(q, threshold, inclusive, self._codes, self._lens, self._as_lists)
 
     def _row(self, q: Query, text: str, upto: int | None = None) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-from .codes import Query, occurrence_keys, unchar
+from .codes import Query, grown, occurrence_keys, unchar
 from .scoring import fmeasure
 
 # Relative slack on every pruning bound. Computed F-measures are within a few ulps (~1e-15
@@ -42,6 +42,11 @@ _DENSE = 16  # hit counts by bincount (size of the pool) while the pool is at mo
 # Length bands (each _BAND_RATIO times as long as the last) of the postings kept split by length.
 _BAND_RATIO = 1.2
 _BANDS = [0] + [int(math.log(m, _BAND_RATIO)) for m in range(1, 1024)]
+
+
+def slackened(threshold: float) -> float:
+    """The threshold every pruning bound uses: lowered by _EPS, so rounding cannot prune a pass."""
+    return threshold * (1.0 - _EPS)
 
 
 def min_overlap(n: int, t: float) -> int:
@@ -85,14 +90,11 @@ class OccurrenceIndex:
         postings, bit = self.postings, self.bit
         start = self.posted
         scaled = self._picked_at > 0
-        if len(codes) > len(self.masks):
-            grown = np.zeros(max(1024, 2 * len(self.masks), len(codes)), np.uint64)
-            grown[:len(self.masks)] = self.masks
-            self.masks = grown
+        self.masks = grown(self.masks, len(codes))
         masks, banded, banded_min = self.masks, self.banded, self.banded_min
         for d in range(start, len(codes)):
             mask = 0
-            band = _band(len(codes[d])) if scaled else 0
+            band = length_band(len(codes[d])) if scaled else 0
             for key in occurrence_keys(list(codes[d]), as_lists):
                 posting = postings.get(key)
                 if posting is None:
@@ -156,7 +158,7 @@ class OccurrenceIndex:
                 continue
             cap = min(top, math.floor(2.0 * (total - i) / t - n + 1e-7))
             caps.append(cap)
-            for b in range(_band(lo), _band(max(cap, lo)) + 1):
+            for b in range(length_band(lo), length_band(max(cap, lo)) + 1):
                 part = bands.get(b)
                 if part is not None:
                     out.append(part)
@@ -247,7 +249,8 @@ class OccurrenceIndex:
         return verify(q, cand, codes, lens, alpha, t)
 
 
-def _band(m: int) -> int:
+def length_band(m: int) -> int:
+    """The band of entry length m (each _BAND_RATIO times as long as the last)."""
     return _BANDS[m] if m < len(_BANDS) else int(math.log(m, _BAND_RATIO))
 
 
@@ -258,7 +261,7 @@ def _posting_len(found: tuple) -> int:
 def _split(posting: array, codes: list) -> dict:
     bands: dict = {}
     for d in posting:
-        bands.setdefault(_band(len(codes[d])), array("i")).append(d)
+        bands.setdefault(length_band(len(codes[d])), array("i")).append(d)
     return bands
 
 
@@ -307,7 +310,7 @@ class PairIndex:
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
-        self.t = threshold * (1.0 - _EPS)
+        self.t = slackened(threshold)
         self.df: dict = {}
         self.rank: dict = {}
         self.posted = 0
@@ -326,7 +329,7 @@ class PairIndex:
             return False
         if n == 1:
             return self.t > 2.0 / 3.0  # then 2/(1+m) > t needs m == 1
-        return min_overlap(n, threshold * (1.0 - _EPS)) >= 2
+        return min_overlap(n, slackened(threshold)) >= 2
 
     def prefix(self, m: int) -> int:
         """How many of an entry's first elements (global order) its pairs are taken from."""
@@ -341,10 +344,7 @@ class PairIndex:
         df = self.df
         get = df.get
         rebuild = len(codes) >= max(self.rebuild_min, 4 * self._built_at)
-        if len(codes) > len(self.masks):
-            grown = np.zeros(max(1024, 2 * len(self.masks), len(codes)), np.uint64)
-            grown[:len(self.masks)] = self.masks
-            self.masks = grown
+        self.masks = grown(self.masks, len(codes))
         for d in range(self.posted, len(codes)):
             keys = occurrence_keys(list(codes[d]), as_lists)
             for key in keys:
@@ -401,7 +401,7 @@ class PairIndex:
                as_lists: bool) -> list[tuple[float, int]]:
         """As `OccurrenceIndex.screen`, for a query that `handles` accepts."""
         n = q.n
-        t = threshold * (1.0 - _EPS)
+        t = slackened(threshold)
         if self.posted < len(codes):
             self.catch_up(codes, as_lists)
         if n == 1:

@@ -37,7 +37,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-from .codes import Query, occurrence_keys
+from .codes import Query, grown, occurrence_keys
 from .scoring import fmeasure_array
 
 _EPS = 1e-9  # relative slack on every bound, as in postings.py
@@ -99,10 +99,8 @@ class TopKIndex:
             self._planes_from(lo, min(n_codes, lo + _CHUNK), lens)
 
     def _grow(self, size: int) -> None:
-        """Capacity by doubling, so a stream of small catch-ups copies each entry O(1) times."""
-        if size > len(self.masks):
-            cap = max(1024, 2 * len(self.masks), size)
-            self.masks = np.concatenate([self.masks, np.zeros(cap - len(self.masks), np.uint64)])
+        """The masks and bitsets with room for `size` entries (capacity by doubling)."""
+        self.masks = grown(self.masks, size)
         words = -(-len(self.masks) // 64)
         if words > self.planes.shape[1]:
             self.planes = _widen(self.planes, words)

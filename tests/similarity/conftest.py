@@ -41,6 +41,36 @@ def ref_filter(texts: list[str], pool: list[str] = (), threshold: float = 0.7, i
     return kept
 
 
+
+def assert_decisions_are_upstream(candidates: list[str], seeds: list[str], decisions: list,
+                                  threshold: float, inclusive: bool) -> None:
+    """Verdicts as the rouge_score loop gives them, and each rejection's nearest entry and score."""
+    assert [d.kept for d in decisions] == ref_filter(candidates, seeds, threshold, inclusive)
+    pool = list(seeds)
+    for text, d in zip(candidates, decisions):
+        if d.kept:
+            pool.append(text)
+        else:
+            scores = ref_scores(pool, text)
+            assert d.score == max(scores) and d.index == int(np.argmax(scores))
+
+
+def assert_agrees_with_whole_rows(stream: list[str], decisions: list, threshold: float = 0.7) -> None:
+    """Every verdict, nearest entry and score as a whole row of scores (no pruning) gives them,
+    with both verdicts well exercised."""
+    from selfinstruct.generation.similarity import RougeLIndex
+
+    brute = RougeLIndex(threshold=threshold)
+    for text, d in zip(stream, decisions):
+        row = brute.scores(text)
+        if len(row) and row.max() > threshold:
+            assert (d.kept, d.index, d.score) == (False, int(np.argmax(row)), float(row.max()))
+        else:
+            assert d.kept
+            brute.add(text)
+    rejected = sum(not d.kept for d in decisions)
+    assert 0.2 * len(stream) < rejected < 0.7 * len(stream)
+
 # Few words so texts overlap a lot (hard cases for pruning); separators that rouge_score's
 # tokenizer treats in every possible way: ASCII punctuation, whitespace, digits glued to words,
 # non-ASCII letters (dropped), and letters whose lower() is ASCII (kept).

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from selfinstruct.generation.similarity import RougeLIndex
 from selfinstruct.generation.similarity.postings import OccurrenceIndex, PairIndex
 
-from .conftest import ref_filter, ref_scores, texts
+from .conftest import assert_agrees_with_whole_rows, assert_decisions_are_upstream, ref_filter, ref_scores, texts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import million_corpus as mc  # noqa: E402
@@ -43,14 +43,7 @@ def test_pair_index_keeps_what_rouge_score_keeps(candidates, seeds, threshold, i
     with pairs_from_the_start():
         index = RougeLIndex(seeds, threshold=threshold, inclusive=inclusive)
         decisions = index.admit_many(candidates)
-    assert [d.kept for d in decisions] == ref_filter(candidates, seeds, threshold, inclusive)
-    pool = list(seeds)
-    for text, d in zip(candidates, decisions):
-        if d.kept:
-            pool.append(text)
-        else:
-            scores = ref_scores(pool, text)
-            assert d.score == max(scores) and d.index == int(np.argmax(scores))
+    assert_decisions_are_upstream(candidates, seeds, decisions, threshold, inclusive)
 
 
 def test_pair_index_agrees_with_whole_rows_on_corpus_variants(corpus):
@@ -61,16 +54,7 @@ def test_pair_index_agrees_with_whole_rows_on_corpus_variants(corpus):
         fast = RougeLIndex(threshold=0.7)
         decisions = [fast.admit(t) for t in stream]
     assert fast._pairs._built_at >= 256  # re-ranked on the way, not only at the start
-    brute = RougeLIndex(threshold=0.7)
-    for text, d in zip(stream, decisions):
-        row = brute.scores(text)
-        if len(row) and row.max() > 0.7:
-            assert (d.kept, d.index, d.score) == (False, int(np.argmax(row)), float(row.max()))
-        else:
-            assert d.kept
-            brute.add(text)
-    rejected = sum(not d.kept for d in decisions)
-    assert 0.2 * len(stream) < rejected < 0.7 * len(stream)  # both verdicts are well exercised
+    assert_agrees_with_whole_rows(stream, decisions)
 
 
 @settings(max_examples=80, deadline=None)
@@ -190,4 +174,4 @@ def test_length_bands_stay_exact_and_read_less(corpus):
         OccurrenceIndex._by_length = real
     assert kept[0] == kept[1] == ref_filter(stream, [], 0.7, False)
     assert merged[1] < merged[0] * 0.8, merged
-    assert postings._band(1) == 0 and postings._band(5000) > postings._band(1000)
+    assert postings.length_band(1) == 0 and postings.length_band(5000) > postings.length_band(1000)
