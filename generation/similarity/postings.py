@@ -107,9 +107,10 @@ class OccurrenceIndex:
                             bands.setdefault(band, array("i")).append(d)
                         elif len(posting) == banded_min:
                             banded[key] = _split(posting, codes)
-                b = bit.get(key)
-                if b is not None:
-                    mask |= 1 << b
+                if scaled:
+                    b = bit.get(key)
+                    if b is not None:
+                        mask |= 1 << b
             if mask:
                 masks[d] = mask
         self.posted = len(codes)

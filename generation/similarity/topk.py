@@ -43,7 +43,6 @@ from .scoring import fmeasure_array
 _EPS = 1e-9  # relative slack on every bound, as in postings.py
 _GUESSES = (0.5, 0.3, 0.2, 0.1)  # levels tried when the sparse part has fewer than k entries
 _CHUNK = 1 << 16  # entries per bitset rewrite (a multiple of 64)
-_TOO_MANY = -1.0  # `_best_first`'s signal that a whole row is cheaper
 
 
 class TopKIndex:
@@ -185,26 +184,26 @@ class TopKIndex:
                 f = np.bitwise_count(self.masks[dense] & np.uint64(qmask)).astype(np.int64)
                 cand = np.concatenate([cand, dense])
                 bound = np.concatenate([bound, 2.0 * f / (n + lens[dense])])
-            top, kth = self._best_first(cand, bound, k, level, score, max_scored)
-            if top is not None or kth is _TOO_MANY:
+            top, kth, too_many = self._best_first(cand, bound, k, level, score, max_scored)
+            if top is not None or too_many:  # too many: a whole row is cheaper
                 return top
             # every entry reaching `level` was scored and the k-th best fell below it (the next
             # level, a real score) or fewer than k reached it (the next guess below)
 
     def _best_first(self, cand: np.ndarray, bound: np.ndarray, k: int, level: float, score,
-                    max_scored: int) -> tuple[list | None, float | None]:
+                    max_scored: int) -> tuple[list | None, float | None, bool]:
         """Score `cand` by descending bound, in growing batches, until the next bound is below
         the k-th best score so far (and that score reaches `level`, below which `cand` holds
         every entry): whatever is left then scores strictly below the k-th best and can neither
-        beat nor tie it. (None, the k-th best or None below k entries) where the k-th best of
-        the whole of `cand` is below `level`; (None, _TOO_MANY) where that would take scoring
-        more than `max_scored` entries."""
+        beat nor tie it. Returns (top-k, k-th best, False); (None, the k-th best or None below k
+        entries, False) where the k-th best of the whole of `cand` is below `level`; and
+        (None, None, True) where that would take scoring more than `max_scored` entries."""
         order = np.argsort(-bound, kind="stable")
         ids_parts, score_parts = [], []
         done, batch, kth = 0, self.first_batch, None
         while done < len(order):
             if done >= max_scored:
-                return None, _TOO_MANY
+                return None, None, True
             take = order[done:done + min(batch, max_scored - done)]
             done += len(take)
             ids_parts.append(cand[take])
@@ -217,8 +216,8 @@ class TopKIndex:
             if kth >= level and (done == len(order) or bound[order[done]] < kth * (1.0 - _EPS)):
                 ids = np.concatenate(ids_parts)
                 best = np.lexsort((ids, -scored))[:k]  # by score, then by the lower index
-                return list(zip(ids[best].tolist(), scored[best].tolist())), kth
-        return None, (kth if len(order) >= k else None)
+                return list(zip(ids[best].tolist(), scored[best].tolist())), kth, False
+        return None, (kth if len(order) >= k else None), False
 
     def _with_zeros(self, sparse_ids: np.ndarray, qmask: int, k: int, size: int, score,
                     max_scored: int) -> list | None:

@@ -115,6 +115,18 @@ def test_whole_rows_only_where_the_bounds_give_up(corpus):
         assert stats.get("whole_rows", 0) == rows
 
 
+def test_a_whole_row_where_every_entry_ties_at_the_top(monkeypatch):
+    # every bound equals the k-th best, so best-first scoring cannot stop early: past the most
+    # it may score it gives up at once (one whole row), not level after level
+    tries = []
+    real = TopKIndex._best_first
+    monkeypatch.setattr(TopKIndex, "_best_first", lambda self, *a: tries.append(1) or real(self, *a))
+    index = RougeLIndex(["a b c d"] * 5000)  # more than the 4,096 it may score
+    stats: dict = {}
+    assert index.top_k_bounded("a b c d", 10, stats=stats) == [(i, 1.0) for i in range(10)]
+    assert stats == {"whole_rows": 1} and len(tries) == 1
+
+
 def test_small_pools_score_a_row():
     index = RougeLIndex(["a b", "b c"])
     stats: dict = {}
