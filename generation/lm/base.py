@@ -51,6 +51,9 @@ class LMRequest:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Came back in a Batch API batch (priced at batch rates): a backend that mixes batched and
+    # live answers prices each result by its usage alone (`cost_of`), so the usage says which.
+    batch: bool = field(default=False, compare=False)
 
     @property
     def total_tokens(self) -> int:

@@ -83,10 +83,7 @@ class BatchAPIBackend(BackendInfo):
                                             timeout=config.timeout, max_retries=config.max_retries,
                                             price_table=self.price_table)
         self.concurrency = config.concurrency  # of the live resends (--batch-failed live)
-        # Items sent live are paid at live prices: their tokens so far, and the usages of the
-        # latest call's live results (a caller prices each result right after that call).
-        self.live_usage = Usage()
-        self._live_now: list[Usage] = []
+        self.live_usage = Usage()  # the tokens of items sent live (paid at live prices) so far
         self._key = _Secret(key or "")
         self._client = None
         self._imported: dict[str, dict] | None = None
@@ -104,11 +101,8 @@ class BatchAPIBackend(BackendInfo):
         return self._batch_cost(batched) + self.wire.cost_of(self.live_usage)
 
     def cost_of(self, usage: Usage) -> float:
-        """Batch prices, but live ones for a result the latest call sent live: the protocol prices a
-        result by its usage alone, so a live resend's is told apart by identity, not by value."""
-        if any(usage is live for live in self._live_now):
-            return self.wire.cost_of(usage)
-        return self._batch_cost(usage)
+        """Batch prices for an answer that came back in a batch, live ones for a live resend."""
+        return self._batch_cost(usage) if usage.batch else self.wire.cost_of(usage)
 
     def _batch_cost(self, usage: Usage) -> float:
         return self.price_table.cost(self.model, usage, batch=True)
@@ -126,7 +120,6 @@ class BatchAPIBackend(BackendInfo):
 
     # -- the protocol ------------------------------------------------------------------------
     def generate(self, requests: Sequence[LMRequest], progress: ProgressCallback | None = None) -> list[LMResult]:
-        self._live_now = []
         if not requests:
             return []
         lines = [self._line(r) for r in requests]
@@ -339,7 +332,6 @@ class BatchAPIBackend(BackendInfo):
         for i, res in zip(failed, self.wire.generate([requests[i] for i in failed])):
             results[ids[i]] = res
             self.live_usage += res.usage
-            self._live_now.append(res.usage)
 
 
 def _by_endpoint(indices: list[int], lines: list) -> dict[str, list[int]]:

@@ -74,9 +74,11 @@ def result_of(line: dict, endpoint: str) -> LMResult:
     body = response.get("body")
     if status == 200 and isinstance(body, dict):
         try:
-            return parse_response(body, endpoint)
+            res = parse_response(body, endpoint)
         except Retryable as exc:
             return LMResult.failure(str(exc))
+        res.usage.batch = True
+        return res
     if isinstance(error, dict):
         return LMResult.failure(f"batch_{error.get('code') or 'error'}: {error.get('message') or ''}".rstrip(": "))
     detail = ""
