@@ -58,7 +58,7 @@ def grown(values: np.ndarray, size: int) -> np.ndarray:
     small catch-ups copies each entry O(1) times."""
     if size <= len(values):
         return values
-    out = np.zeros(max(1024, 2 * len(values), size), values.dtype)
+    out = np.zeros((max(1024, 2 * len(values), size),) + values.shape[1:], values.dtype)
     out[:len(values)] = values
     return out
 

@@ -26,19 +26,18 @@ import numpy as np
 from .codes import Query, grown, occurrence_keys
 from .postings import length_band, min_overlap, slackened, verify
 
-_POS = 0xFFFF  # positions (in an entry, and in a query) take 16 bits of a posting
+_POS = 0xFFFF  # a posting's two 16-bit counts (see `_post`) and query positions are at most this
 _SMALL = 128  # up to this many postings read, plain Python beats numpy's per-call cost
 
 
 class PositionalIndex:
-    """Entries posted under their prefix elements as (entry << 32) | (position << 16), for queries
-    at thresholds >= its own."""
+    """Entries posted under their prefix elements, for queries at thresholds >= its own."""
 
     start = 1 << 16  # pool size from which the index serves (and first ranks); tests lower these
     frequent = 64  # at most 64 (a mask is one word)
     banded_min = 256  # postings this long are kept split by entry length instead
-    # Entries clip positions beyond this (which only loosens their bound); longer queries are
-    # left to the occurrence screen.
+    # Queries longer than this are left to the occurrence screen; entries' counts clip at it
+    # (safe, since a query's own count never exceeds it).
     max_position = _POS
 
     def __init__(self, threshold: float) -> None:
@@ -50,8 +49,7 @@ class PositionalIndex:
         self._next_new = -1
         self.postings: dict[int, array] = {}  # rank -> postings, while shorter than banded_min
         self.banded: dict[int, dict[int, array]] = {}  # rank -> {length band: postings}
-        self.masks = np.zeros(0, np.uint64)  # entry -> bits of its frequent elements
-        self.rare = np.zeros(0, np.int64)  # entry -> how many of its elements are not frequent
+        self.entries = np.zeros((0, 2), np.uint64)  # entry -> (bits of its frequent elements, its length)
         self.posted = 0
         self._built_at = 0
         self._prefix: dict[int, int] = {}
@@ -77,8 +75,7 @@ class PositionalIndex:
         df = self.df
         get = df.get
         rank_all = len(codes) >= max(self.start, 4 * self._built_at)
-        self.masks = grown(self.masks, len(codes))
-        self.rare = grown(self.rare, len(codes))
+        self.entries = grown(self.entries, len(codes))
         old = self.posted
         new = [occurrence_keys(list(codes[d]), as_lists) for d in range(old, len(codes))]
         for keys in new:
@@ -91,7 +88,6 @@ class PositionalIndex:
             self.tail_from = max(0, len(order) - self.frequent)
             self._next_new = -1
             self.postings, self.banded = {}, {}
-            self.masks[:] = 0
             for d in range(old):
                 self._post(d, occurrence_keys(list(codes[d]), as_lists), lens)
             self._built_at = self.posted
@@ -111,15 +107,17 @@ class PositionalIndex:
         if m == 0:
             return
         tail_from = self.tail_from
-        rare = self.rare[d] = bisect.bisect_left(ranks, tail_from)
-        if rare < m:
-            mask = 0
-            for r in ranks[rare:]:
-                mask |= 1 << (r - tail_from)
-            self.masks[d] = mask
+        rare = bisect.bisect_left(ranks, tail_from)
+        mask = 0
+        for r in ranks[rare:]:
+            mask |= 1 << (r - tail_from)
+        self.entries[d] = (mask, m)
+        # A posting is (entry << 32) | ((_POS - s) << 16), s the entry's rare elements from this
+        # position on: sorted, an entry's rows then start at its rarest element read, which has
+        # the most. The low 16 bits are for the query's position, at merge time.
         postings, banded, band, clip = self.postings, self.banded, length_band(m), self.max_position
         for j, r in enumerate(ranks[:self.prefix(m)]):
-            v = (d << 32) | (min(j, clip) << 16)
+            v = (d << 32) | ((_POS - min(max(rare - j, 0), clip)) << 16)
             bands = banded.get(r)
             if bands is not None:
                 part = bands.get(band)
@@ -178,33 +176,34 @@ class PositionalIndex:
                     at.append(i)
         sizes = list(map(len, reads))
         if sum(sizes) <= _SMALL:
-            cand = self._bounded_small(reads, at, rare, qmask, lens, n, t)
+            cand = self._bounded_small(reads, at, rare, qmask, n, t)
         else:
-            cand = self._bounded(reads, at, sizes, rare, qmask, lens, n, t)
+            cand = self._bounded(reads, at, sizes, rare, qmask, n, t)
         return verify(q, cand, codes, lens, alpha, t)
 
-    def _bounded_small(self, reads: list, at: list, rare: int, qmask: int, lens: array,
+    def _bounded_small(self, reads: list, at: list, rare: int, qmask: int,
                        n: int, t: float) -> list[int]:
         first: dict[int, tuple[int, int]] = {}
         for i, part in zip(at, reads):
             for v in part:
                 d = v >> 32
                 if d not in first:  # read in query order: the first sighting is the rarest common
-                    first[d] = (i, (v >> 16) & _POS)
-        masks, rares, cand = self.masks, self.rare, []
-        for d, (i, j) in first.items():
-            m = lens[d]
-            bound = (int(masks[d]) & qmask).bit_count() + max(0, min(rare - i, int(rares[d]) - j))
+                    first[d] = (i, _POS - ((v >> 16) & _POS))
+        entries, cand = self.entries, []
+        for d, (i, s) in first.items():
+            mask, m = entries[d].tolist()
+            bound = (mask & qmask).bit_count() + max(0, min(rare - i, s))
             if 2.0 * min(bound, m, n) >= t * (m + n):
                 cand.append(d)
         cand.sort()
         return cand
 
-    def _bounded(self, reads: list, at: list, sizes: list, rare: int, qmask: int, lens: array,
+    def _bounded(self, reads: list, at: list, sizes: list, rare: int, qmask: int,
                  n: int, t: float) -> list[int]:
         """The entries read whose overlap bound can pass, ascending. Each is bounded from its
         rarest common element (the smallest position, in the entry and so in the query): the
-        frequent elements it shares, by mask, plus the rare ones from there on either side."""
+        frequent elements it shares, by mask, plus the rare ones from there on either side
+        (the entry's count is in the posting; the query's is `rare` less the position)."""
         merged = array("q")
         for part in reads:
             merged.extend(part)
@@ -213,8 +212,9 @@ class PositionalIndex:
         entry = hits >> 32
         firsts = np.flatnonzero(np.concatenate(([True], entry[1:] != entry[:-1])))
         docs, v = entry[firsts], hits[firsts]
-        m = np.frombuffer(lens, dtype=np.int64)[docs]
-        after = np.minimum(rare - (v & _POS), self.rare[docs] - ((v >> 16) & _POS))
-        bound = np.bitwise_count(self.masks[docs] & np.uint64(qmask)) + np.maximum(after, 0)
+        rows = np.take(self.entries, docs, axis=0)  # one gather: the mask and the length side by side
+        m = rows[:, 1].astype(np.int64)
+        after = np.minimum(rare - (v & _POS), _POS - ((v >> 16) & _POS))
+        bound = np.bitwise_count(rows[:, 0] & np.uint64(qmask)) + np.maximum(after, 0)
         bound = np.minimum(np.minimum(bound, m), n)
         return docs[2.0 * bound >= t * (m + n)].tolist()
