@@ -4,9 +4,9 @@ both sides, with positions.
 The occurrence screen (postings.py) posts every entry under every element, so what a query
 merges grows with the pool, and that made the filter's total cost grow faster than the stream.
 Here an entry is posted only under the elements of its own prefix (its rarest, in one global
-order), with each one's position in it; a query reads the postings of its own prefix only, and
-of a long posting only the length bands that a first common element at its position can still
-reach. The rarest element a passing pair shares lies in both prefixes, and how much overlap the
+order), each with how many of the entry's rare elements it leaves from there on; a query reads
+the postings of its own prefix only, and of a long posting only the length bands that a first
+common element at its position can still reach. The rarest element a passing pair shares lies in both prefixes, and how much overlap the
 pair can reach is bounded by what follows it on each side, with the frequent elements counted
 exactly from masks (docs/similarity.md has the proofs).
 
