@@ -11,13 +11,14 @@ from user_oriented.test_sheet_browser import _wait
 
 
 @pytest.mark.browser
-def test_answer_export_import(tmp_path, browser, make_run):
+def test_answer_export_import(tmp_path, browser, static_server, make_run):
     run, out = make_run(tmp_path / "run", n=3), tmp_path / "dq"
     assert main(["evaluate", "data-quality", str(run), "--out", str(out), "--sample", "3", "--sheet"]) == 0
     d = browser
-    d.get((out / "sheet.html").as_uri())
+    url = static_server(out) + "sheet.html"  # served, not file://: see the user-oriented sheet test
+    d.get(url)
     d.execute_script("localStorage.clear()")
-    d.get((out / "sheet.html").as_uri())
+    d.get(url)
     by_id = d.find_element
     assert by_id("id", "instruction").text == "Task T0: do thing 0."
     assert not by_id("id", "answer-instruction-yes").get_attribute("class").count("selected")

@@ -2,11 +2,8 @@
 mouse, persistence across a reload, export, import and the report's aggregates."""
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import re
-import threading
 import time
 
 import pytest
@@ -22,30 +19,6 @@ def _sheet(tmp_path, preds, tf, *extra, name="sheet.html"):
     assert main([*UO, "sheet", "--predictions", *map(str, preds), "--out", str(out), "--tasks-file", str(tf),
                  *extra]) == 0
     return out
-
-
-@pytest.fixture
-def serve():
-    """page -> its URL from a local HTTP server on 127.0.0.1, stopped after the test. Headless
-    Chromium on a starved machine has been seen to come back from a reload of a file:// page
-    with that origin's localStorage empty (about 1 run in 5 with the cores saturated; a 3 s wait
-    before the reload made no difference); over http the same test never lost it (18 runs)."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    servers = []
-
-    def start(page):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(page.parent)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/{page.name}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _embedded_data(html):
@@ -97,15 +70,18 @@ def _wait(driver, condition, timeout=10.0, seen=None):
 
 
 @pytest.mark.browser
-def test_rate_in_the_browser_export_import_report(tmp_path, browser, serve, make_predictions, user_oriented_file,
-                                                  uo_tasks):
+def test_rate_in_the_browser_export_import_report(tmp_path, browser, static_server, make_predictions,
+                                                  user_oriented_file, uo_tasks):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     preds = [make_predictions("m1", 3), make_predictions("m2", 3)]
     sheet = _sheet(tmp_path, preds, user_oriented_file)
     d = browser
-    d.get(serve(sheet))
+    # Served from 127.0.0.1, not opened as file://: headless Chromium on a starved machine came
+    # back from the reload below with a file:// page's localStorage empty in 8 of 50 runs with
+    # the cores saturated (a 3 s wait before the reload made no difference), and never over http.
+    d.get(static_server(sheet.parent) + sheet.name)
     by_id = lambda x: d.find_element(By.ID, x)  # noqa: E731
     body = d.find_element(By.TAG_NAME, "body")
     assert by_id("progress-text").text == "0 / 6 rated"
