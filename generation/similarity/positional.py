@@ -24,7 +24,8 @@ from array import array
 import numpy as np
 
 from .codes import Query, grown, occurrence_keys
-from .postings import length_band, min_overlap, slackened, verify
+from .postings import length_band, min_overlap, verify
+from .scoring import slackened
 
 _POS = 0xFFFF  # a posting's two 16-bit counts (see `_post`) and query positions are at most this
 _SMALL = 128  # up to this many postings read, plain Python beats numpy's per-call cost

@@ -23,12 +23,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
 from .codes import Query, grown, occurrence_keys, unchar
-from .scoring import fmeasure
+from .scoring import fmeasure, slackened
 
-# Relative slack on every pruning bound. Computed F-measures are within a few ulps (~1e-15
-# relative) of 2*lcs/(m+n); pruning a pair only when even this much slack cannot save it keeps
-# the filter exact whatever the last-bit rounding of the real score.
-_EPS = 1e-9
 # Postings at most max(_CHEAP_MIN, pool size / _CHEAP_DIV) long are probed even beyond the minimal
 # prefix: their hit counts tighten the overlap bound, so fewer LCS run. In a small pool an LCS is
 # cheaper than counting, in a big one the reverse (tuned on the 50k corpus).
@@ -42,11 +38,6 @@ _DENSE = 16  # hit counts by bincount (size of the pool) while the pool is at mo
 # Length bands (each _BAND_RATIO times as long as the last) of the postings kept split by length.
 _BAND_RATIO = 1.2
 _BANDS = [0] + [int(math.log(m, _BAND_RATIO)) for m in range(1, 1024)]
-
-
-def slackened(threshold: float) -> float:
-    """The threshold every pruning bound uses: lowered by _EPS, so rounding cannot prune a pass."""
-    return threshold * (1.0 - _EPS)
 
 
 def min_overlap(n: int, t: float) -> int:
@@ -177,8 +168,8 @@ class OccurrenceIndex:
         n = q.n
         if n == 0 or threshold > 1.0 or (threshold == 1.0 and not inclusive):
             return empty
-        # Every passing pair has 2*lcs > t*(m+n) with t lowered by _EPS (docs/similarity.md).
-        t = max(threshold, 0.0) * (1.0 - _EPS)
+        # Every passing pair has 2*lcs > t*(m+n) with t slackened (docs/similarity.md).
+        t = slackened(max(threshold, 0.0))
         alpha = min_overlap(n, t)  # least LCS (hence overlap) any entry needs
         if self.posted < len(codes):
             self.catch_up(codes, as_lists)

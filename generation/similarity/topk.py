@@ -38,9 +38,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
 from .codes import Query, grown, occurrence_keys
-from .scoring import fmeasure_array
+from .scoring import fmeasure_array, slackened
 
-_EPS = 1e-9  # relative slack on every bound, as in postings.py
 _GUESSES = (0.5, 0.3, 0.2, 0.1)  # levels tried when the sparse part has fewer than k entries
 _CHUNK = 1 << 16  # entries per bitset rewrite (a multiple of 64)
 
@@ -173,7 +172,7 @@ class TopKIndex:
             level = next((g for g in guesses if g < level), 0.0) if kth is None else kth
             if level <= 0.0:
                 return self._with_zeros(sparse_ids, qmask, k, size, score, max_scored)
-            t = level * (1.0 - _EPS)
+            t = slackened(level)
             keep = sparse_bound >= t
             cand, bound = sparse_ids[keep], sparse_bound[keep]
             if qmask:
@@ -213,7 +212,7 @@ class TopKIndex:
             if len(scored) < k:
                 continue
             kth = float(np.partition(scored, len(scored) - k)[len(scored) - k])
-            if kth >= level and (done == len(order) or bound[order[done]] < kth * (1.0 - _EPS)):
+            if kth >= level and (done == len(order) or bound[order[done]] < slackened(kth)):
                 ids = np.concatenate(ids_parts)
                 best = np.lexsort((ids, -scored))[:k]  # by score, then by the lower index
                 return list(zip(ids[best].tolist(), scored[best].tolist())), kth, False
