@@ -200,13 +200,7 @@ class OccurrenceIndex:
             min_hits = max(1, min_hits - len(skip_below))
             # Of the unprobed elements, the frequent ones are counted from each candidate's mask;
             # only the others are assumed hit.
-            blind = 0
-            for _, e in found[probe:]:
-                b = self.bit.get(e)
-                if b is None:
-                    blind += 1
-                else:
-                    qmask |= 1 << b
+            qmask, blind = mask_of([e for _, e in found[probe:]], self.bit)
         masks = self.masks
         if sum(map(len, probed)) <= _SMALL:  # plain Python beats numpy's per-call overhead here
             counts: dict[int, int] = {}
@@ -244,6 +238,18 @@ class OccurrenceIndex:
 def length_band(m: int) -> int:
     """The band of entry length m (each _BAND_RATIO times as long as the last)."""
     return _BANDS[m] if m < len(_BANDS) else int(math.log(m, _BAND_RATIO))
+
+
+def mask_of(elements, bit: dict) -> tuple[int, int]:
+    """The bits (`bit`: element -> bit) of those of `elements` that have one, and how many have none."""
+    mask = others = 0
+    for e in elements:
+        b = bit.get(e)
+        if b is None:
+            others += 1
+        else:
+            mask |= 1 << b
+    return mask, others
 
 
 def _posting_len(found: tuple) -> int:
@@ -353,11 +359,7 @@ class PairIndex:
             if key not in rank:
                 rank[key] = self._next_new
                 self._next_new -= 1
-        bit, mask = self.bit, 0
-        for key in keys:
-            b = bit.get(key)
-            if b is not None:
-                mask |= 1 << b
+        mask = mask_of(keys, self.bit)[0]
         if mask:
             self.masks[d] = mask
         if len(keys) == 1:
@@ -418,13 +420,7 @@ class PairIndex:
         else:
             cand = np.unique(np.frombuffer(singles, dtype=np.int32))
             # what the masks tell of the overlap: the frequent elements exactly, the rest assumed hit
-            qmask, blind = 0, 0
-            for e in q.elements:
-                b = self.bit.get(e)
-                if b is None:
-                    blind += 1
-                else:
-                    qmask |= 1 << b
+            qmask, blind = mask_of(q.elements, self.bit)
             m = np.frombuffer(lens, dtype=np.int64)[cand]
             shared = np.bitwise_count(self.masks[cand] & np.uint64(qmask)) + blind
             cand = cand[2.0 * np.minimum(np.minimum(shared, m), n) >= t * (m + n)].tolist()
