@@ -5,12 +5,14 @@ near-duplicate test needs: a pool judged only in batches never builds them, and 
 bounds they apply (docs/similarity.md) are easier to check on their own.
 
 `OccurrenceIndex` answers any threshold, with query-side prefix filtering over the postings of
-single elements. Those postings grow with the pool, so what it reads of them is cut twice: a
-late probe can only be the first hit of short entries, so of a long posting it reads only their
-length bands; and a candidate's unprobed frequent elements are counted from its mask rather
-than assumed hit, so few candidates reach an LCS. `PairIndex` (prefix-filtered on both sides,
-keyed by pairs of elements) is the alternative at thresholds at or above the index's own, off
-by default since the masked occurrence screen measured cheaper at every scale-corpus size.
+single elements: the screen of smaller pools, and of thresholds below the index's own (a large
+pool's at the index's own threshold is positional.py's). Those postings grow with the pool, so
+what it reads of them is cut twice: a late probe can only be the first hit of short entries, so
+of a long posting it reads only their length bands; and a candidate's unprobed frequent
+elements are counted from its mask rather than assumed hit, so few candidates reach an LCS.
+`PairIndex` (prefix-filtered on both sides, keyed by pairs of elements) is another screen at
+thresholds at or above the index's own, off by default: the masked occurrence screen already
+measured cheaper at every scale-corpus size, and the positional one cheaper still.
 """
 from __future__ import annotations
 
